@@ -1,0 +1,143 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+)
+
+// PrimaryIndex is the name of the index every schema must declare.
+const PrimaryIndex = "primary"
+
+// IndexEntry is an item's place in one secondary index.
+type IndexEntry struct {
+	Index string `json:"index"`
+	Hash  string `json:"hash"`
+	Sort  string `json:"sort"`
+}
+
+// Record is one stored item with everything a storage engine needs to place
+// it: its primary key, its entries in secondary indexes, its model, version
+// and expiry. Item is the JSON document exactly as stored.
+type Record struct {
+	Key     Key          `json:"key"`
+	Model   string       `json:"model"`
+	Item    []byte       `json:"item"`
+	Indexes []IndexEntry `json:"indexes,omitempty"`
+	Version Version      `json:"version"`
+	// Expires is the item's TTL in Unix milliseconds; zero means never.
+	Expires int64 `json:"expires,omitempty"`
+}
+
+// SortOp is a sort-key condition of a query.
+type SortOp string
+
+// The sort-key conditions, as OneTable names them.
+const (
+	SortAll     SortOp = ""
+	SortBegins  SortOp = "begins"
+	SortBetween SortOp = "between"
+	SortLT      SortOp = "<"
+	SortLE      SortOp = "<="
+	SortEQ      SortOp = "="
+	SortGE      SortOp = ">="
+	SortGT      SortOp = ">"
+)
+
+// SortCond restricts the sort key of a query. Between takes two values, the
+// others one, SortAll none.
+type SortCond struct {
+	Op     SortOp
+	Values []string
+}
+
+// Position is where a query stopped: the index entry and primary key of the
+// last record it returned. A query resumes strictly after it.
+type Position struct {
+	Hash string `json:"h"`
+	Sort string `json:"s"`
+	Key  Key    `json:"k"`
+}
+
+// Query selects records of one index in key order.
+type Query struct {
+	// Index is PrimaryIndex (or "") or a secondary index name.
+	Index string
+	// Hash is the hash key value. When HashPrefix is set it is a prefix and
+	// the query walks every hash value that starts with it.
+	Hash       string
+	HashPrefix bool
+	Sort       SortCond
+	// Reverse walks from the greatest key down.
+	Reverse bool
+	// After resumes the walk strictly after this position (in walk order).
+	After *Position
+}
+
+// ReadTx reads a consistent snapshot of a store.
+type ReadTx interface {
+	// Get returns the record at key, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, key Key) (*Record, error)
+	// Scan calls fn for each record the query selects, in order, with the
+	// record's position, until fn returns false or an error.
+	Scan(ctx context.Context, q Query, fn func(rec *Record, pos Position) (bool, error)) error
+}
+
+// Tx is a read-write transaction. Nothing it does is visible to others or
+// durable until Update returns nil.
+type Tx interface {
+	ReadTx
+	// Put writes rec, replacing any record at rec.Key together with its
+	// index entries.
+	Put(ctx context.Context, rec *Record) error
+	// Delete removes the record at key and its index entries. Deleting a
+	// missing key is not an error.
+	Delete(ctx context.Context, key Key) error
+	// Emit appends ch to the outbox in the same transaction. The store
+	// assigns ch.Seq when the transaction commits.
+	Emit(ctx context.Context, ch *Change) error
+}
+
+// Store is a storage engine for items, their indexes and the outbox.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// View runs fn on a read-only snapshot.
+	View(ctx context.Context, fn func(tx ReadTx) error) error
+	// Update runs fn in one atomic transaction. When it returns nil every
+	// write of fn is committed (and durable if the store is configured so);
+	// otherwise none is. fn may run more than once if the engine retries a
+	// conflict, so it must not have side effects outside tx.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// Outbox is the store's log of emitted changes.
+	Outbox() Outbox
+	// Close flushes and closes the store. It is safe to call twice.
+	Close(ctx context.Context) error
+}
+
+// OutboxStats describes the outbox at one moment.
+type OutboxStats struct {
+	// Depth is the number of changes kept.
+	Depth int64 `json:"depth"`
+	// First and Last are the lowest and highest kept sequence numbers (zero
+	// when empty). Last never goes backwards, even after a trim empties the
+	// outbox or the store restarts.
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	// Oldest is the commit time of the first kept change.
+	Oldest time.Time `json:"oldest"`
+}
+
+// Outbox is the durable, ordered log of local changes not yet acknowledged
+// by the other side. It is the contract replication pipelines consume.
+type Outbox interface {
+	// Read returns up to max changes with Seq > after, in Seq order. It
+	// never returns a change whose transaction has not committed, and never
+	// skips one that commits later with a lower Seq.
+	Read(ctx context.Context, after uint64, max int) ([]Change, error)
+	// Trim deletes every change with Seq <= upTo.
+	Trim(ctx context.Context, upTo uint64) error
+	// Stats reports depth and bounds.
+	Stats(ctx context.Context) (OutboxStats, error)
+	// Notify returns a channel that receives a value (without blocking the
+	// writer) after changes are committed, so a reader can wait for more.
+	Notify() <-chan struct{}
+}
