@@ -28,6 +28,8 @@
 //	condition OR condition
 //
 // where each operand a, b, v is ${path}, {literal}, @{sub} or size(${path}).
+// As in OneTable, a path always splits at ".", so a key that itself holds a
+// dot cannot be addressed.
 // As in DynamoDB, the keywords AND, OR, NOT, BETWEEN and IN are matched in any
 // case (and, And, AND), while function names are case-sensitive and lower
 // case. Attribute names must be written ${name}; bare words are rejected.

@@ -23,7 +23,9 @@ func (e *Expr) Eval(item map[string]any) bool {
 }
 
 // Attributes returns the top-level attribute names the expression refers to,
-// each once, in order of first use. ${address.city} yields "address".
+// each once, in order of first use. ${address.city} yields "address". Names
+// are returned as written; mapping schema property names to stored attribute
+// names is the caller's business.
 func (e *Expr) Attributes() []string {
 	if e == nil {
 		return nil
