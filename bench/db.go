@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/schema"
+)
+
+// DBOptions configure `iotod bench db`.
+type DBOptions struct {
+	// Dir is where the stores live (fresh subfolders per run).
+	Dir string
+	// Writers is the number of concurrent writers for P1 and P2 (64).
+	Writers int
+	// Duration is how long each write run lasts (3s).
+	Duration time.Duration
+	// Runs is how many times each write figure is measured; the median is
+	// reported (3).
+	Runs int
+	// ReadItems is how many items P9 loads (1,000,000).
+	ReadItems int
+	// Out receives the report.
+	Out io.Writer
+}
+
+func (o *DBOptions) defaults() {
+	if o.Writers == 0 {
+		o.Writers = 64
+	}
+	if o.Duration == 0 {
+		o.Duration = 3 * time.Second
+	}
+	if o.Runs == 0 {
+		o.Runs = 3
+	}
+	if o.ReadItems == 0 {
+		o.ReadItems = 1_000_000
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+}
+
+// benchSchema has one model that replicates up, so every write also
+// writes its outbox change.
+const benchSchema = `{
+  "format": "onetable:1.1.0", "version": "1.0.0",
+  "indexes": {"primary": {"hash": "pk", "sort": "sk"}},
+  "models": {"Bench": {
+    "pk": {"type": "string", "value": "bench#${dev}"},
+    "sk": {"type": "string", "value": "bench#${id}"},
+    "dev": {"type": "string", "required": true},
+    "id": {"type": "string", "required": true},
+    "payload": {"type": "string"}
+  }},
+  "process": {"Bench": {"sync": "up"}}
+}`
+
+// payload makes a given item of about 200 bytes of JSON.
+var payload = strings.Repeat("p", 160)
+
+type iotodDB struct {
+	db    *db.DB
+	store *badger.Store
+}
+
+func openIotod(ctx context.Context, dir, durability string) (*iotodDB, error) {
+	sch, err := schema.ParseBytes([]byte(benchSchema), "json", "bench")
+	if err != nil {
+		return nil, err
+	}
+	cfg := badger.NewDefaultConfig()
+	cfg.Path, cfg.Durability = dir, durability
+	st, err := badger.Open(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "bench"})
+	if err != nil {
+		_ = st.Close(ctx)
+		return nil, err
+	}
+	return &iotodDB{db: d, store: st}, nil
+}
+
+func (b *iotodDB) close(ctx context.Context) { _ = b.store.Close(ctx) }
+
+func benchItem(dev string, id int) db.Item {
+	return db.Item{"dev": dev, "id": fmt.Sprintf("%010d", id), "payload": payload}
+}
+
+// iotodWrites measures concurrent creates through the db API.
+func iotodWrites(ctx context.Context, dir, durability string, o DBOptions) (float64, Dist, int64, error) {
+	b, err := openIotod(ctx, dir, durability)
+	if err != nil {
+		return 0, Dist{}, 0, err
+	}
+	defer b.close(ctx)
+	rate, dist, err := runWriters(ctx, o.Writers, o.Duration, func(w, i int) error {
+		_, err := b.db.Create(ctx, "Bench", benchItem(fmt.Sprintf("w%d", w), i), nil)
+		return err
+	})
+	return rate, dist, rssBytes(), err
+}
+
+// RunDB measures P1, P2 and P9 and prints each beside its baseline.
+func RunDB(ctx context.Context, o DBOptions) error {
+	o.defaults()
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return err
+	}
+	w := o.Out
+	fmt.Fprintf(w, "iotod bench db: %s/%s, %d CPUs, Go %s, %d writers, %s per run, median of %d runs\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.Writers, o.Duration, o.Runs)
+	value := make([]byte, 200)
+	run := 0
+	fresh := func(name string) string {
+		run++
+		return filepath.Join(o.Dir, fmt.Sprintf("%s-%d", name, run))
+	}
+
+	var p1, p1base, p2, p2base []float64
+	var p1dist, basedist Dist
+	var p1rss int64
+	for r := 0; r < o.Runs; r++ {
+		rate, dist, rss, err := iotodWrites(ctx, fresh("p1"), badger.DurabilitySync, o)
+		if err != nil {
+			return fmt.Errorf("P1 iotod: %w", err)
+		}
+		p1, p1dist, p1rss = append(p1, rate), worse(p1dist, dist), max(p1rss, rss)
+		base, bdist, err := rawSingleWrites(ctx, fresh("p1raw"), true, o, value)
+		if err != nil {
+			return fmt.Errorf("P1 baseline: %w", err)
+		}
+		p1base, basedist = append(p1base, base), worse(basedist, bdist)
+		rate, _, _, err = iotodWrites(ctx, fresh("p2"), badger.DurabilityAsync, o)
+		if err != nil {
+			return fmt.Errorf("P2 iotod: %w", err)
+		}
+		p2 = append(p2, rate)
+		base, err = rawBatchedWrites(ctx, fresh("p2raw"), o, value)
+		if err != nil {
+			return fmt.Errorf("P2 baseline: %w", err)
+		}
+		p2base = append(p2base, base)
+	}
+	fmt.Fprintf(w, "\nP1 durable writes (durability: sync, %d writers, ~200-byte items, outbox included)\n", o.Writers)
+	fmt.Fprintf(w, "  iotod                      %9.0f items/s  %s (worst run)  RSS %s\n", median(p1), p1dist, mib(p1rss))
+	fmt.Fprintf(w, "  raw badger, SyncWrites,    %9.0f writes/s %s\n", median(p1base), basedist)
+	fmt.Fprintf(w, "    one txn per write\n  ratio                      %9.1fx   (bar: >= 20,000/s, >= 10x, p99 <= 25ms, max <= 50ms)\n", median(p1)/median(p1base))
+	fmt.Fprintf(w, "\nP2 async writes (durability: async, %d writers)\n", o.Writers)
+	fmt.Fprintf(w, "  iotod                      %9.0f items/s\n", median(p2))
+	fmt.Fprintf(w, "  raw badger, 1000-key       %9.0f keys/s (one writer, no SyncWrites)\n", median(p2base))
+	fmt.Fprintf(w, "    batches\n  ratio                      %9.2fx   (bar: >= 100,000/s)\n", median(p2)/median(p2base))
+	runtime.GC()
+	return readBench(ctx, fresh("p9"), fresh("p9raw"), o, value)
+}
+
+// worse keeps the distribution with the higher tail.
+func worse(a, b Dist) Dist {
+	if b.P99 > a.P99 {
+		return b
+	}
+	return a
+}

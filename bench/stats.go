@@ -1,0 +1,106 @@
+// Package bench measures iotod against raw baselines measured in the same
+// run, as ../shared/design/PERFORMANCE.md asks: every figure is printed
+// beside its baseline and the ratio.
+package bench
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// latencies collects operation latencies from many goroutines.
+type latencies struct {
+	mu  sync.Mutex
+	all []time.Duration
+}
+
+func (l *latencies) add(ds []time.Duration) {
+	l.mu.Lock()
+	l.all = append(l.all, ds...)
+	l.mu.Unlock()
+}
+
+// Percentile returns the q-th percentile (0..1) of the collected values.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+// Dist summarises a latency distribution.
+type Dist struct {
+	N             int
+	P50, P99, Max time.Duration
+}
+
+func (l *latencies) dist() Dist {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := slices.Clone(l.all)
+	slices.Sort(s)
+	d := Dist{N: len(s), P50: percentile(s, 0.5), P99: percentile(s, 0.99)}
+	if len(s) > 0 {
+		d.Max = s[len(s)-1]
+	}
+	return d
+}
+
+func (d Dist) String() string {
+	return fmt.Sprintf("p50 %s  p99 %s  max %s", round(d.P50), round(d.P99), round(d.Max))
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d > 10*time.Microsecond:
+		return d.Round(time.Microsecond)
+	}
+	return d
+}
+
+// median returns the median of runs.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// rssBytes reads this process's resident set size from /proc (0 elsewhere).
+func rssBytes() int64 {
+	return procStatus("VmRSS:")
+}
+
+// peakRSSBytes reads the high-water mark of the resident set.
+func peakRSSBytes() int64 {
+	return procStatus("VmHWM:")
+}
+
+func procStatus(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field) {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

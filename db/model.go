@@ -1,0 +1,129 @@
+package db
+
+import (
+	"github.com/iotod/iotod/schema"
+)
+
+// VersionAttr is the hidden attribute that holds an item's HLC version.
+const VersionAttr = "_version"
+
+// MaxItemSize is the largest stored item, DynamoDB's limit.
+const MaxItemSize = 400 * 1024
+
+// model is a schema model compiled for the write and read paths.
+type model struct {
+	*schema.Model
+	isoDates     bool
+	nulls        bool
+	partial      bool
+	typeField    string
+	createdField string
+	updatedField string
+	timestamps   schema.Timestamps
+	primary      *schema.Index
+	// secondary lists the schema's other indexes; an item gets an entry in
+	// those whose hash (and sort, if any) attributes it has.
+	secondary []*schema.Index
+	// templated lists fields with a value template, in declaration order.
+	templated []*schema.Field
+	ttlField  string
+	// emits says local writes go to the outbox: the model replicates up.
+	emits bool
+}
+
+func compileModel(s *schema.Schema, sm *schema.Model) *model {
+	m := &model{
+		Model:        sm,
+		isoDates:     s.Params.IsoDates,
+		nulls:        s.Params.Nulls,
+		partial:      s.Params.Partial,
+		typeField:    s.Params.TypeField,
+		createdField: s.Params.CreatedField,
+		updatedField: s.Params.UpdatedField,
+		timestamps:   s.Params.Timestamps,
+		primary:      s.Indexes["primary"],
+		emits:        sm.Process.Sync == schema.SyncUp || sm.Process.Sync == schema.SyncBoth,
+	}
+	if m.typeField == "" {
+		m.typeField = "_type"
+	}
+	for _, name := range s.IndexNames {
+		if ix := s.Indexes[name]; name != "primary" {
+			m.secondary = append(m.secondary, ix)
+		}
+	}
+	for _, name := range sm.FieldNames {
+		f := sm.Fields[name]
+		if f.Value != "" {
+			m.templated = append(m.templated, f)
+		}
+		if f.TTL {
+			m.ttlField = name
+		}
+	}
+	return m
+}
+
+// hashAttr and sortAttr name the key attributes of an index for this model;
+// a local index shares the primary hash.
+func (m *model) hashAttr(ix *schema.Index) string {
+	if ix.Hash == "" {
+		return m.primary.Hash
+	}
+	return ix.Hash
+}
+
+// keyValue computes a key attribute from props: its template if it has one
+// (complete=false when an input is missing, with the prefix it could fill),
+// else the attribute itself.
+func (m *model) keyValue(attr string, props Item) (val string, complete, given bool) {
+	if attr == "" {
+		return "", true, false
+	}
+	if f := m.Fields[attr]; f != nil && f.Value != "" {
+		v, ok := expand(f.Value, props)
+		if ok {
+			return v, true, true
+		}
+		if raw, isStr := props[attr].(string); isStr {
+			return raw, true, true
+		}
+		return v, false, true
+	}
+	v, ok := props[attr]
+	if !ok || v == nil {
+		return "", false, false
+	}
+	return scalarString(v), true, true
+}
+
+// visible returns the attributes a caller sees: schema fields, without
+// hidden ones unless asked, projected to fields if given.
+func (m *model) visible(item Item, p *Params) Item {
+	out := make(Item, len(item))
+	showHidden := p != nil && p.Hidden
+	for k, v := range item {
+		f := m.Fields[k]
+		switch {
+		case k == VersionAttr:
+			if !showHidden {
+				continue
+			}
+		case f == nil:
+			continue // attribute dropped from the schema: kept in storage, not shown
+		case f.Hidden && !showHidden:
+			continue
+		}
+		out[k] = v
+	}
+	if p != nil && len(p.Fields) > 0 {
+		proj := make(Item, len(p.Fields))
+		for _, name := range p.Fields {
+			if v, ok := out[name]; ok {
+				proj[name] = v
+			}
+		}
+		return proj
+	}
+	return out
+}
