@@ -76,7 +76,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("spawns writer processes")
 	}
 	dir := t.TempDir()
-	acked := map[string]bool{}  // "dev seq" of acknowledged Reading creates
+	acked := map[string]bool{}   // "dev seq" of acknowledged Reading creates
 	txAcked := map[string]bool{} // "dev i" of acknowledged transactions
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run", "^TestCrashChild$", "-test.count=1")
