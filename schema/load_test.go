@@ -196,7 +196,9 @@ func TestFeatures(t *testing.T) {
 	}{
 		{"sk", func(f *Field) bool { return !f.Hidden && f.Value == "${kind}:${id:8:0}" }},
 		{"id", func(f *Field) bool { return f.Generate == "uid" && f.GenerateSize == 8 }},
-		{"name", func(f *Field) bool { return f.Unique && f.Validate.MatchString("abc") && !f.Validate.MatchString("ABC") }},
+		{"name", func(f *Field) bool {
+			return f.Unique && f.Validate.MatchString("abc") && !f.Validate.MatchString("ABC")
+		}},
 		{"level", func(f *Field) bool { return f.Default == 1.5 }},
 		{"blob", func(f *Field) bool { return f.Type == TypeBinary }},
 		{"tags", func(f *Field) bool { return f.Type == TypeSet }},
