@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/storage/badger"
 )
 
 // envOf returns a Lookup over vars.
@@ -41,13 +43,18 @@ func TestLoadGood(t *testing.T) {
 			name, s, ok := c.LocalStorage()
 			require.True(t, ok)
 			assert.Equal(t, "local", name)
-			assert.Equal(t, &StorageConfig{Type: "badger", Path: abs(t, "testdata/good/data"), Durability: "sync"}, s)
+			want := badger.NewDefaultConfig()
+			want.Path = abs(t, "testdata/good/data")
+			assert.Equal(t, &StorageConfig{Type: "badger", Badger: want}, s)
 		}},
 		{file: "full.yaml", env: map[string]string{"DATA_DIR": "/var/lib/iotod"}, check: func(t *testing.T, c *Config) {
 			assert.Equal(t, "demo-device", c.Site)
 			assert.Equal(t, "/etc/iotod/schema.json5", c.Schema)
-			assert.Equal(t, "/var/lib/iotod/device", c.Storage["local"].Path)
-			assert.Equal(t, "async", c.Storage["local"].Durability)
+			assert.Equal(t, "/var/lib/iotod/device", c.Storage["local"].Badger.Path)
+			assert.Equal(t, "async", c.Storage["local"].Badger.Durability)
+			assert.Equal(t, int64(16<<20), c.Storage["local"].Badger.MemTableSize)
+			assert.Equal(t, 30*time.Second, c.Storage["local"].Badger.SweepInterval)
+			assert.Equal(t, badger.NewDefaultConfig().NumMemtables, c.Storage["local"].Badger.NumMemtables, "defaults kept")
 			assert.Equal(t, "[::1]:7401", c.API.Listen)
 			assert.Equal(t, abs(t, "testdata/good/run/iotod.sock"), c.API.Socket)
 		}},
@@ -63,12 +70,12 @@ func TestLoadGood(t *testing.T) {
 			name, s, ok := c.LocalStorage()
 			require.True(t, ok)
 			assert.Equal(t, "main", name)
-			assert.Equal(t, "/var/lib/iotod", s.Path)
+			assert.Equal(t, "/var/lib/iotod", s.Badger.Path)
 		}},
 		{file: "escape.yaml", env: map[string]string{"EMPTY": "", "DIR": "/x: #y", "PORT": "1"}, check: func(t *testing.T, c *Config) {
 			assert.Equal(t, "fallback", c.Site)
 			assert.Equal(t, abs(t, "testdata/good/${literal}.json5"), c.Schema)
-			assert.Equal(t, "/x: #y", c.Storage["local"].Path, "a value never changes the YAML structure")
+			assert.Equal(t, "/x: #y", c.Storage["local"].Badger.Path, "a value never changes the YAML structure")
 			assert.Equal(t, "localhost:1", c.API.Listen)
 		}},
 	}
@@ -93,8 +100,13 @@ func TestLoadBad(t *testing.T) {
 	}{
 		{file: "durability.yaml", want: []string{
 			`:5: storage.local.durability: "fast" is not one of sync, async`}},
+		{file: "badger.yaml", want: []string{
+			`:7: storage.local.mem_table_size: must be at least 1048576 (1 MiB), got 1000`,
+			`:8: storage.local.num_memtables: "two" is not an integer`,
+			`:9: storage.local.sweep_interval: "10" is not a duration (such as 500ms, 5s or 1m)`,
+			`:10: storage.local.value_log_file_size: must be between`}},
 		{file: "unknown-keys.yaml", want: []string{
-			`:7: storage.local.durabilty: unknown key (known keys: durability, path, type)`,
+			`:7: storage.local.durabilty: unknown key (known keys: block_cache_size, durability, index_cache_size, mem_table_size, num_memtables, path, sweep_interval, type, value_log_file_size)`,
 			`:9: api.port: unknown key (known keys: listen, socket)`,
 			`:10: transports: unknown key (known keys: api, schema, site, storage)`}},
 		{file: "undefined-var.yaml", env: map[string]string{"DATA": "/d"}, want: []string{

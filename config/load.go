@@ -73,7 +73,7 @@ func parse(data []byte, file, dir string, env Lookup) (*Config, Errors) {
 	cfg.Schema = resolve(dir, cfg.Schema)
 	cfg.API.Socket = resolve(dir, cfg.API.Socket)
 	for _, s := range cfg.Storage {
-		s.Path = resolve(dir, s.Path)
+		s.Badger.Path = resolve(dir, s.Badger.Path)
 	}
 	v := &validator{checker: c, failed: map[string]bool{}}
 	for _, e := range c.errs {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/iotod/iotod/plugins/storage/badger"
 )
 
 var (
@@ -91,10 +93,13 @@ func (v *validator) validateStorage(c *Config) {
 		} else {
 			v.oneOf(path+".type", s.Type, "badger")
 		}
-		if s.Path == "" {
+		if s.Badger.Path == "" {
 			v.report(path+".path", "is required (the data folder)")
 		}
-		v.oneOf(path+".durability", s.Durability, "sync", "async")
+		v.oneOf(path+".durability", s.Badger.Durability, badger.DurabilitySync, badger.DurabilityAsync)
+		for _, f := range badgerFaults(s.Badger.Validate()) {
+			v.report(join(path, f[0]), "%s", f[1])
+		}
 	}
 	if _, _, ok := c.LocalStorage(); !ok {
 		v.report("storage", "with several storages, the device's one must be named local")
