@@ -15,7 +15,7 @@ type Params struct {
 	Next string `json:"next,omitempty"`
 	// Index names a secondary index from the schema to query.
 	Index string `json:"index,omitempty"`
-	// Where is a filter in OneTable syntax: "${temp} > {20} and ${status} = {'on'}".
+	// Where is a filter in OneTable syntax: "${temp} > {20} and ${status} = {on}".
 	Where string `json:"where,omitempty"`
 	// Substitutions fill @{name} placeholders of Where.
 	Substitutions map[string]any `json:"substitutions,omitempty"`
