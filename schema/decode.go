@@ -149,6 +149,9 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, errors.New("empty document")
+		}
 		return yamlValue(n.Content[0], depth+1)
 	case yaml.AliasNode:
 		return yamlValue(n.Alias, depth+1)

@@ -91,7 +91,9 @@ func (p *parser) field(path, name string, v any, top bool) *Field {
 }
 
 // nestedParts reads `schema` (object fields; on an array it describes the
-// elements) and `items` (array elements).
+// elements) and `items` (array elements). Items is named after its field
+// with "[]" appended ("tags[]"); an array's `schema` becomes Items of type
+// object with that schema.
 func (p *parser) nestedParts(path string, f *Field, o *object) {
 	sv, hasSchema := o.get("schema")
 	iv, hasItems := o.get("items")
