@@ -53,7 +53,7 @@ func (o *DBOptions) defaults() {
 // benchSchema has one model that replicates up, so every write also
 // writes its outbox change.
 const benchSchema = `{
-  "format": "onetable:1.1.0", "version": "1.0.0",
+  "format": "onetable:1.1.0", "version": "1.0.0", "params": {"isoDates": true, "timestamps": true},
   "indexes": {"primary": {"hash": "pk", "sort": "sk"}},
   "models": {"Bench": {
     "pk": {"type": "string", "value": "bench#${dev}"},
