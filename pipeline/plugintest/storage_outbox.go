@@ -1,0 +1,214 @@
+package plugintest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+func testOutbox(t *testing.T, open StoreOpener) {
+	s := newStore(t, open)
+	ctx := t.Context()
+	start := time.Now()
+	var emitted []*pipeline.Change
+	for i := range 3 {
+		emitted = append(emitted, s.putEmit(rec("ob", fmt.Sprint(i))))
+	}
+	r3, r4 := rec("ob", "3"), rec("ob", "4")
+	err := s.Update(ctx, func(tx pipeline.Tx) error {
+		emitted = emitted[:3]
+		removed := change(r4, pipeline.OpRemove)
+		removed.Item = nil
+		for _, ch := range []*pipeline.Change{change(r3, pipeline.OpCreate), removed} {
+			if err := tx.Emit(ctx, ch); err != nil {
+				return err
+			}
+			emitted = append(emitted, ch)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("update with two emits: %v", err)
+	}
+	chs := s.readAll()
+	if len(chs) != 5 {
+		t.Fatalf("read %d changes, want 5", len(chs))
+	}
+	seqs := make([]uint64, len(chs))
+	for i, ch := range chs {
+		seqs[i] = ch.Seq
+		want := emitted[i]
+		if i > 0 && ch.Seq <= seqs[i-1] {
+			t.Fatalf("seqs not increasing: %v", seqs[:i+1])
+		}
+		if want.Seq != ch.Seq {
+			t.Fatalf("change %d: emitted change got seq %d, outbox has %d", i, want.Seq, ch.Seq)
+		}
+		if ch.Key != want.Key || ch.Model != want.Model || ch.Op != want.Op || !bytes.Equal(ch.Item, want.Item) ||
+			(ch.Item == nil) != (want.Item == nil) || ch.Version != want.Version || ch.Origin != want.Origin || ch.Time == 0 {
+			t.Fatalf("change %d:\n got %+v\nwant %+v", i, ch, *want)
+		}
+	}
+	page, err := s.Outbox().Read(ctx, seqs[1], 2)
+	if err != nil || len(page) != 2 || page[0].Seq != seqs[2] || page[1].Seq != seqs[3] {
+		t.Fatalf("read after %d max 2: %+v, %v", seqs[1], page, err)
+	}
+	if page, err := s.Outbox().Read(ctx, seqs[4], 10); err != nil || len(page) != 0 {
+		t.Fatalf("read after last: %+v, %v", page, err)
+	}
+
+	st := s.stats()
+	if st.Depth != 5 || st.First != seqs[0] || st.Last != seqs[4] {
+		t.Fatalf("stats %+v, want depth 5 first %d last %d", st, seqs[0], seqs[4])
+	}
+	if st.Oldest.Before(start.Add(-time.Second)) || st.Oldest.After(time.Now().Add(time.Second)) {
+		t.Fatalf("stats oldest %v, want about %v", st.Oldest, start)
+	}
+
+	trim := func(upTo uint64) {
+		t.Helper()
+		if err := s.Outbox().Trim(ctx, upTo); err != nil {
+			t.Fatalf("trim %d: %v", upTo, err)
+		}
+	}
+	trim(seqs[1])
+	if chs := s.readAll(); len(chs) != 3 || chs[0].Seq != seqs[2] {
+		t.Fatalf("after trim to %d: %+v", seqs[1], chs)
+	}
+	if st := s.stats(); st.Depth != 3 || st.First != seqs[2] || st.Last != seqs[4] {
+		t.Fatalf("stats after trim %+v", st)
+	}
+	s.reopen()
+	if st := s.stats(); st.Depth != 3 || st.First != seqs[2] || st.Last != seqs[4] {
+		t.Fatalf("stats after trim and reopen %+v", st)
+	}
+	trim(seqs[4])
+	if st := s.stats(); st.Depth != 0 || st.First != 0 || st.Last != seqs[4] {
+		t.Fatalf("stats after trimming all %+v, want depth 0 first 0 last %d", st, seqs[4])
+	}
+	s.reopen()
+	if st := s.stats(); st.Depth != 0 || st.Last != seqs[4] {
+		t.Fatalf("stats after trimming all and reopen %+v, want last %d", st, seqs[4])
+	}
+	if seq := s.putEmit(rec("ob", "5")).Seq; seq <= seqs[4] {
+		t.Fatalf("seq after trim and reopen %d, want > %d", seq, seqs[4])
+	}
+}
+
+func testOutboxNotify(t *testing.T, open StoreOpener) {
+	s := newStore(t, open)
+	notify := s.Outbox().Notify()
+	select {
+	case <-notify:
+	default:
+	}
+	s.put(rec("n", "quiet"))
+	s.putEmit(rec("n", "1"))
+	select {
+	case <-notify:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no notification after a commit that emitted")
+	}
+}
+
+// testConcurrentWriters: every write lands in the outbox exactly once, in
+// strictly increasing order, and a reader following along misses none.
+func testConcurrentWriters(t *testing.T, open StoreOpener) {
+	const writers, each = 16, 200
+	s := newStore(t, open)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	done := make(chan followResult, 1)
+	go func() { done <- follow(ctx, s.Outbox(), writers*each) }()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	pad := bytes.Repeat([]byte("x"), 150)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				r := rec(fmt.Sprintf("cw#%02d", w), fmt.Sprintf("%04d", i), gs1("all", fmt.Sprintf("%02d-%04d", w, i)))
+				r.Item = fmt.Appendf(nil, `{"w":%d,"i":%d,"pad":%q}`, w, i, pad)
+				err := s.Update(ctx, func(tx pipeline.Tx) error {
+					if err := tx.Put(ctx, r); err != nil {
+						return err
+					}
+					return tx.Emit(ctx, change(r, pipeline.OpCreate))
+				})
+				if err != nil {
+					errs <- fmt.Errorf("writer %d write %d: %w", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	keys := make(map[pipeline.Key]bool, writers*each)
+	for _, ch := range res.seen {
+		keys[ch.Key] = true
+	}
+	if len(keys) != writers*each {
+		t.Fatalf("reader saw %d distinct keys, want %d", len(keys), writers*each)
+	}
+	all := s.readAll()
+	if len(all) != writers*each {
+		t.Fatalf("outbox holds %d changes, want %d", len(all), writers*each)
+	}
+	if st := s.stats(); st.Depth != writers*each || st.Last != all[len(all)-1].Seq {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := len(s.scan(pipeline.Query{Index: "gs1", Hash: "all"}, 0)); n != writers*each {
+		t.Fatalf("gs1 holds %d entries, want %d", n, writers*each)
+	}
+}
+
+type followResult struct {
+	seen []pipeline.Change
+	err  error
+}
+
+// follow reads the outbox as a replication consumer would until it has
+// want changes, checking that seqs strictly increase.
+func follow(ctx context.Context, ob pipeline.Outbox, want int) (out followResult) {
+	var after uint64
+	for len(out.seen) < want {
+		chs, err := ob.Read(ctx, after, 64)
+		if err != nil {
+			out.err = fmt.Errorf("follower read after %d: %w", after, err)
+			return out
+		}
+		for _, ch := range chs {
+			if ch.Seq <= after {
+				out.err = fmt.Errorf("follower: seq %d after %d", ch.Seq, after)
+				return out
+			}
+			after = ch.Seq
+		}
+		out.seen = append(out.seen, chs...)
+		if len(chs) > 0 {
+			continue
+		}
+		select {
+		case <-ob.Notify():
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			out.err = fmt.Errorf("follower saw %d of %d changes: %w", len(out.seen), want, ctx.Err())
+			return out
+		}
+	}
+	return out
+}

@@ -1,0 +1,217 @@
+package badger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// maxConflictRetries bounds how often Update reruns fn after a conflict.
+const maxConflictRetries = 100
+
+// Store is a pipeline.Store on badger. It is safe for concurrent use.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *badger.DB
+	seqs   *seqTracker
+	syncer *syncer // nil unless durability is sync
+	notify chan struct{}
+
+	trimMu sync.Mutex
+	hwm    uint64 // persisted outbox high-water mark; guarded by trimMu
+
+	life   sync.RWMutex // held for reading by every operation, for writing by Close
+	closed bool         // guarded by life
+
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+}
+
+// Open opens (creating if needed) the store in cfg.Path. A nil logger
+// discards. It fails on a 32-bit platform, where badger is unsafe.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkPlatform(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("badger storage: config: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("badger storage: open %s: %w", cfg.Path, err)
+	}
+	db, err := badger.Open(badgerOptions(cfg, logger))
+	if err != nil {
+		return nil, fmt.Errorf("badger storage: open %s: %w", cfg.Path, err)
+	}
+	s := &Store{cfg: cfg, log: logger, db: db, notify: make(chan struct{}, 1)}
+	if err := s.loadOutbox(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	if cfg.Durability == DurabilitySync {
+		guard := newRotationGuard(cfg.Path)
+		s.syncer = newSyncer(func() error {
+			if err := db.Sync(); err != nil {
+				return fmt.Errorf("badger storage: sync %s: %w", cfg.Path, err)
+			}
+			return guard.sync()
+		})
+	}
+	s.startSweeper()
+	_, last, depth := s.seqs.visible()
+	logger.Info("badger storage opened", "path", cfg.Path, "durability", cfg.Durability,
+		"outbox_depth", depth, "outbox_last", last)
+	return s, nil
+}
+
+func badgerOptions(cfg Config, logger *slog.Logger) badger.Options {
+	// Keep values inline in the LSM tree (no value log GC debt) up to half
+	// of what one transaction may hold.
+	threshold := min(int64(1<<20), cfg.MemTableSize*15/100/2)
+	compression := options.Snappy
+	if cfg.BlockCacheSize == 0 {
+		compression = options.None
+	}
+	return badger.DefaultOptions(cfg.Path).
+		WithSyncWrites(false).
+		WithLogger(badgerLogger{log: logger}).
+		WithMemTableSize(cfg.MemTableSize).
+		WithNumMemtables(cfg.NumMemtables).
+		WithBlockCacheSize(cfg.BlockCacheSize).
+		WithIndexCacheSize(cfg.IndexCacheSize).
+		WithValueLogFileSize(cfg.ValueLogFileSize).
+		WithValueThreshold(threshold).
+		WithCompression(compression).
+		WithNumCompactors(2).
+		WithNumGoroutines(2).
+		WithMetricsEnabled(false)
+}
+
+// enter admits an operation unless the store is closed; leave ends it.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return fmt.Errorf("badger storage %s: %w", s.cfg.Path, pipeline.ErrClosed)
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.life.RUnlock() }
+
+// View runs fn on a read-only snapshot.
+func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	return fn(&readTx{txn: txn, now: time.Now().UnixMilli()})
+}
+
+// Update runs fn in one transaction and commits it, rerunning fn on a
+// conflict with a concurrent transaction. With durability "sync" it returns
+// after the commit is fsynced.
+func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := s.updateOnce(ctx, fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+		if attempt >= maxConflictRetries {
+			return fmt.Errorf("badger storage: update gave up after %d attempts: %w", attempt, err)
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(min(attempt, 20))*50+1)) * time.Microsecond)
+	}
+}
+
+func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	t := &writeTx{readTx: readTx{txn: txn, now: time.Now().UnixMilli()}}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if !t.dirty {
+		return nil
+	}
+	n := len(t.emits)
+	var first uint64
+	if n > 0 {
+		first = s.seqs.alloc(n)
+		if err := t.writeEmits(first); err != nil {
+			s.seqs.resolve(first, n, false)
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		if n > 0 {
+			s.seqs.resolve(first, n, false)
+		}
+		return fmt.Errorf("badger storage: commit: %w", err)
+	}
+	var err error
+	if s.syncer != nil {
+		err = s.syncer.wait(ctx)
+	}
+	if n > 0 {
+		// Committed even if the fsync wait failed: the change is in the
+		// store and a reader would find it.
+		s.seqs.resolve(first, n, true)
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// Outbox returns the store's outbox.
+func (s *Store) Outbox() pipeline.Outbox { return outbox{s} }
+
+// Close stops the sweeper and the syncer and closes badger, after the
+// operations in progress end. It is safe to call more than once. Closing
+// badger cannot be interrupted, so ctx is not consulted.
+func (s *Store) Close(_ context.Context) error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.stopSweep()
+	<-s.sweepDone
+	if s.syncer != nil {
+		s.syncer.close()
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("badger storage: close %s: %w", s.cfg.Path, err)
+	}
+	s.log.Info("badger storage closed", "path", s.cfg.Path)
+	return nil
+}
+
+var _ pipeline.Store = (*Store)(nil)
