@@ -1,0 +1,177 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
+)
+
+// Health is the body of GET /v1/health.
+type Health struct {
+	Status string `json:"status"`
+	Site   string `json:"site"`
+}
+
+// Removed is the body of a remove response.
+type Removed struct {
+	Removed int `json:"removed"`
+}
+
+// BatchRequest is the body of POST /v1/batch and POST /v1/transact.
+type BatchRequest struct {
+	Ops []db.WriteOp `json:"ops"`
+}
+
+// BatchResponse is the body of a POST /v1/batch response: one result per
+// op, in order, each with its item or its error.
+type BatchResponse struct {
+	Results []db.BatchResult `json:"results"`
+}
+
+// TransactResponse is the body of a POST /v1/transact response.
+type TransactResponse struct {
+	Items []db.Item `json:"items"`
+}
+
+// modelOps are the operations of POST /v1/models/{model}/{op}.
+var modelOps = []string{"create", "get", "find", "update", "upsert", "remove"}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /v1/health", s.health)
+	for _, op := range modelOps {
+		s.mux.HandleFunc("POST /v1/models/{model}/"+op, s.modelOp(op))
+	}
+	s.mux.HandleFunc("POST /v1/batch", s.batch)
+	s.mux.HandleFunc("POST /v1/transact", s.transact)
+	s.mux.HandleFunc("/", s.noRoute)
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Site: s.site})
+}
+
+// modelOp serves one operation on a model: the body is the item's
+// properties, the query string the params.
+func (s *Server) modelOp(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		model := r.PathValue("model")
+		p, err := paramsFromQuery(r.URL.RawQuery)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var props db.Item
+		if err := s.decodeBody(w, r, &props, true); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if props == nil {
+			props = db.Item{}
+		}
+		ctx := r.Context()
+		var out any
+		switch op {
+		case "create":
+			out, err = s.db.Create(ctx, model, props, p)
+		case "get":
+			out, err = s.db.Get(ctx, model, props, p)
+		case "find":
+			out, err = s.db.Find(ctx, model, props, p)
+		case "update":
+			out, err = s.db.Update(ctx, model, props, p)
+		case "upsert":
+			out, err = s.db.Upsert(ctx, model, props, p)
+		case "remove":
+			var n int
+			n, err = s.db.Remove(ctx, model, props, p)
+			out = Removed{Removed: n}
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if op == "create" {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, out)
+	}
+}
+
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) {
+	ops, err := s.decodeOps(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	results, err := s.db.Batch(r.Context(), ops)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchResponse{Results: results})
+}
+
+func (s *Server) transact(w http.ResponseWriter, r *http.Request) {
+	ops, err := s.decodeOps(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	items, err := s.db.Transact(r.Context(), ops)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TransactResponse{Items: items})
+}
+
+// decodeOps reads and checks a BatchRequest.
+func (s *Server) decodeOps(w http.ResponseWriter, r *http.Request) ([]db.WriteOp, error) {
+	if r.URL.RawQuery != "" {
+		return nil, fmt.Errorf("%w: this endpoint takes no query parameters", pipeline.ErrInvalid)
+	}
+	var req BatchRequest
+	if err := s.decodeBody(w, r, &req, false); err != nil {
+		return nil, err
+	}
+	if len(req.Ops) == 0 {
+		return nil, fmt.Errorf("%w: ops: want at least one write", pipeline.ErrInvalid)
+	}
+	for i := range req.Ops {
+		op := &req.Ops[i]
+		if !op.Op.Valid() {
+			return nil, fmt.Errorf("%w: ops[%d].op: %q is not one of create, update, upsert, remove", pipeline.ErrInvalid, i, op.Op)
+		}
+		if op.Model == "" {
+			return nil, fmt.Errorf("%w: ops[%d].model: is required", pipeline.ErrInvalid, i)
+		}
+		if op.Item == nil {
+			op.Item = db.Item{}
+		}
+	}
+	return req.Ops, nil
+}
+
+// noRoute answers requests no endpoint matches: 405 when the path exists
+// for another method, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, errStatus(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			"method %s is not allowed on %s (use %s)", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
+	s.writeError(w, r, errStatus(http.StatusNotFound, CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
+}

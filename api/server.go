@@ -1,0 +1,159 @@
+// Package api serves the device database over a local HTTP/JSON API, on
+// loopback TCP and/or a unix socket, and holds a Client for it.
+// docs/http-api.md describes the endpoints.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultMaxBodyBytes caps request bodies unless Options say otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configure a Server.
+type Options struct {
+	// DB serves the requests. Required.
+	DB Database
+	// Site is reported by /v1/health.
+	Site string
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes caps a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+
+	_ struct{}
+}
+
+// Server is the HTTP/JSON API server.
+type Server struct {
+	db      Database
+	site    string
+	log     *slog.Logger
+	maxBody int64
+	mux     *http.ServeMux
+	http    *http.Server
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	errc      chan error
+}
+
+// NewServer returns a server over opts.DB; Start makes it listen.
+func NewServer(opts Options) (*Server, error) {
+	if opts.DB == nil {
+		return nil, errors.New("api: Options.DB is required")
+	}
+	s := &Server{db: opts.DB, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	s.mux = http.NewServeMux()
+	s.routes()
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnContext:       markUnixConn,
+	}
+	return s, nil
+}
+
+// Handler returns the API's handler. Requests not from a unix socket must
+// name a loopback host (127.0.0.1, [::1] or localhost), which defeats DNS
+// rebinding from web pages.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !fromUnixConn(r.Context()) && !loopbackHost(r.Host) {
+			s.writeError(w, r, errStatus(http.StatusForbidden, CodeForbidden,
+				"host %q is not a loopback name: use 127.0.0.1, [::1] or localhost", r.Host))
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// Start listens on the loopback TCP address listen and on the unix socket
+// path socket (each optional: "" skips it) and serves in the background.
+// It returns once both listen, or with the error of the first that fails.
+func (s *Server) Start(ctx context.Context, listen, socket string) error {
+	if listen == "" && socket == "" {
+		return errors.New("api: nothing to listen on: both the TCP address and the socket are empty")
+	}
+	var lns []net.Listener
+	if listen != "" {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", listen)
+		if err != nil {
+			return fmt.Errorf("api: listen on %s: %w", listen, err)
+		}
+		lns = append(lns, ln)
+	}
+	if socket != "" {
+		ln, err := listenUnix(ctx, socket)
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+	}
+	s.mu.Lock()
+	s.listeners = append(s.listeners, lns...)
+	s.errc = make(chan error, len(s.listeners))
+	s.mu.Unlock()
+	for _, ln := range lns {
+		go func() {
+			if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				s.errc <- fmt.Errorf("api: serve on %s: %w", ln.Addr(), err)
+			}
+		}()
+	}
+	return nil
+}
+
+// Addrs returns the addresses the server listens on, after Start.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// Err returns a channel that receives an error if serving stops by itself,
+// after Start. It is nil before Start.
+func (s *Server) Err() <-chan error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errc
+}
+
+// Shutdown stops accepting requests and waits for those in flight, until
+// ctx ends; then it closes what is left. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, s.http.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	return nil
+}
