@@ -42,7 +42,7 @@ func (f failingDB) Remove(context.Context, string, db.Item, *db.Params) (int, er
 	return 0, f.err
 }
 func (f failingDB) Batch(context.Context, []db.WriteOp) ([]db.BatchResult, error) { return nil, f.err }
-func (f failingDB) Transact(context.Context, []db.WriteOp) ([]db.Item, error)    { return nil, f.err }
+func (f failingDB) Transact(context.Context, []db.WriteOp) ([]db.Item, error)     { return nil, f.err }
 
 func TestErrorMapping(t *testing.T) {
 	tests := []struct {
