@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -24,8 +25,14 @@ type Store struct {
 	log    *slog.Logger
 	db     *badger.DB
 	seqs   *seqTracker
-	syncer *syncer // nil unless durability is sync
+	syncer *syncer  // nil unless durability is sync
+	logs   *logSync // used by syncer only
 	notify chan struct{}
+
+	// vlogDirty is set after a commit that put a value in the value log
+	// (one of valueThreshold bytes or more) and taken by the next sync.
+	vlogDirty      atomic.Bool
+	valueThreshold int
 
 	trimMu sync.Mutex
 	hwm    uint64 // persisted outbox high-water mark; guarded by trimMu
@@ -56,18 +63,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("badger storage: open %s: %w", cfg.Path, err)
 	}
-	s := &Store{cfg: cfg, log: logger, db: db, notify: make(chan struct{}, 1)}
+	s := &Store{cfg: cfg, log: logger, db: db, notify: make(chan struct{}, 1), valueThreshold: int(db.Opts().ValueThreshold)}
 	if err := s.loadOutbox(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	if cfg.Durability == DurabilitySync {
-		guard := newRotationGuard(cfg.Path)
-		s.syncer = newSyncer(func() error {
-			if err := db.Sync(); err != nil {
-				return fmt.Errorf("badger storage: sync %s: %w", cfg.Path, err)
-			}
-			return guard.sync()
-		})
+		s.logs = newLogSync(cfg.Path)
+		s.syncer = newSyncer(s.syncLogs)
 	}
 	s.startSweeper()
 	_, last, depth := s.seqs.visible()
@@ -151,7 +153,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	t := &writeTx{readTx: readTx{txn: txn, now: time.Now().UnixMilli()}}
+	t := &writeTx{readTx: readTx{txn: txn, now: time.Now().UnixMilli()}, bigValue: s.valueThreshold}
 	if err := fn(t); err != nil {
 		return err
 	}
@@ -175,6 +177,9 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) e
 	}
 	var err error
 	if s.syncer != nil {
+		if t.inVlog {
+			s.vlogDirty.Store(true)
+		}
 		err = s.syncer.wait(ctx)
 	}
 	if n > 0 {
@@ -187,6 +192,19 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) e
 		}
 	}
 	return err
+}
+
+// syncLogs is the group commit's sync: logSync, or badger's own DB.Sync if
+// the log files are not where logSync expects them.
+func (s *Store) syncLogs() error {
+	err := s.logs.sync(s.vlogDirty.Swap(false))
+	if errors.Is(err, errNoLogs) {
+		err = s.db.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("badger storage: sync %s: %w", s.cfg.Path, err)
+	}
+	return nil
 }
 
 // Outbox returns the store's outbox.
@@ -206,6 +224,7 @@ func (s *Store) Close(_ context.Context) error {
 	<-s.sweepDone
 	if s.syncer != nil {
 		s.syncer.close()
+		s.logs.close()
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badger storage: close %s: %w", s.cfg.Path, err)

@@ -3,10 +3,6 @@ package badger
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -91,79 +87,4 @@ func (s *syncer) round() {
 func (s *syncer) close() {
 	close(s.stop)
 	<-s.done
-}
-
-// rotationGuard fsyncs the write-ahead (.mem) and value (.vlog) log files
-// that badger has rotated away from. With SyncWrites off badger neither
-// syncs a log file when it starts a new one nor lets DB.Sync reach the old
-// one, so a commit written just before a rotation would otherwise be
-// durable only once its memtable is flushed. A rotated file takes no more
-// writes, so it is fsynced once. Used by the syncer goroutine only.
-type rotationGuard struct {
-	dir    string
-	synced map[string]bool
-}
-
-func newRotationGuard(dir string) *rotationGuard {
-	return &rotationGuard{dir: dir, synced: make(map[string]bool)}
-}
-
-var logExts = []string{".mem", ".vlog"}
-
-// sync must run after DB.Sync: every log file older than the newest of its
-// kind was rotated before DB.Sync looked or is the one DB.Sync synced.
-func (g *rotationGuard) sync() error {
-	entries, err := os.ReadDir(g.dir)
-	if err != nil {
-		return fmt.Errorf("listing log files in %s: %w", g.dir, err)
-	}
-	newest := make(map[string]int64, len(logExts))
-	ids := make(map[string]int64, len(entries))
-	for _, e := range entries {
-		for _, ext := range logExts {
-			if id, ok := logFileID(e.Name(), ext); ok {
-				ids[e.Name()] = id
-				newest[ext] = max(newest[ext], id)
-			}
-		}
-	}
-	for name := range g.synced {
-		if _, ok := ids[name]; !ok {
-			delete(g.synced, name)
-		}
-	}
-	for name, id := range ids {
-		if g.synced[name] || id >= newest[filepath.Ext(name)] {
-			continue
-		}
-		if err := fsyncFile(filepath.Join(g.dir, name)); err != nil {
-			return err
-		}
-		g.synced[name] = true
-	}
-	return nil
-}
-
-func logFileID(name, ext string) (int64, bool) {
-	base, ok := strings.CutSuffix(name, ext)
-	if !ok {
-		return 0, false
-	}
-	id, err := strconv.ParseInt(base, 10, 64)
-	return id, err == nil
-}
-
-func fsyncFile(path string) error {
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil // flushed to a table and deleted meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("opening rotated log %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync rotated log %s: %w", path, err)
-	}
-	return nil
 }

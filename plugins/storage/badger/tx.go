@@ -24,6 +24,10 @@ type writeTx struct {
 	readTx
 	emits []*pipeline.Change
 	dirty bool
+	// bigValue is the size from which badger puts a value in the value
+	// log; inVlog says whether this transaction wrote such a value.
+	bigValue int
+	inVlog   bool
 }
 
 func (t *readTx) expired(rec *pipeline.Record) bool {
@@ -163,6 +167,9 @@ func (t *writeTx) writeEmits(first uint64) error {
 
 func (t *writeTx) set(key, val []byte) error {
 	t.dirty = true
+	if t.bigValue > 0 && len(val) >= t.bigValue {
+		t.inVlog = true
+	}
 	if err := t.txn.Set(key, val); err != nil {
 		return writeErr(err)
 	}
