@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/iotod/iotod/config"
 	"github.com/iotod/iotod/schema"
 )
@@ -13,9 +11,6 @@ func loadChecked(path string) (*config.Config, *schema.Schema, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, err
-	}
-	if _, _, ok := cfg.LocalStorage(); !ok {
-		return nil, nil, fmt.Errorf("%s: no storage for the device", path)
 	}
 	sch, err := schema.Load(cfg.Schema)
 	if err != nil {
