@@ -1,0 +1,24 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunDBSmoke runs the benchmark at a tiny size so it cannot rot: it
+// checks every section and baseline is printed, not any figure.
+func TestRunDBSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	var out bytes.Buffer
+	err := RunDB(context.Background(), DBOptions{Dir: t.TempDir(), Writers: 4, Duration: 200 * time.Millisecond, Runs: 1, ReadItems: 2000, Out: &out})
+	require.NoError(t, err)
+	for _, want := range []string{"P1 durable writes", "raw badger, SyncWrites", "P2 async writes", "raw badger, 1000-key", "P9 reads over 2000 items", "iotod get", "raw badger get", "iotod 100-item find", "raw badger 100-key scan", "memory per stored item"} {
+		require.Contains(t, out.String(), want)
+	}
+}
