@@ -104,7 +104,8 @@ func TestLoadBad(t *testing.T) {
 			`:7: storage.local.mem_table_size: must be at least 1048576 (1 MiB), got 1000`,
 			`:8: storage.local.num_memtables: "two" is not an integer`,
 			`:9: storage.local.sweep_interval: "10" is not a duration (such as 500ms, 5s or 1m)`,
-			`:10: storage.local.value_log_file_size: must be between`}},
+			`:10: storage.local.value_log_file_size: must be between`,
+			`:11: storage.local.block_cache_size: variable NO_CACHE_SIZE is not set`}},
 		{file: "unknown-keys.yaml", want: []string{
 			`:7: storage.local.durabilty: unknown key (known keys: block_cache_size, durability, index_cache_size, mem_table_size, num_memtables, path, sweep_interval, type, value_log_file_size)`,
 			`:9: api.port: unknown key (known keys: listen, socket)`,

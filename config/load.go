@@ -60,7 +60,7 @@ func parse(data []byte, file, dir string, env Lookup) (*Config, Errors) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, Errors{{File: file, Line: extra.Line, Msg: "the file must hold one YAML document"}}
 	}
-	c := &checker{file: file, env: env, lines: map[string]int{}}
+	c := &checker{file: file, env: env, lines: map[string]int{}, failed: map[string]bool{}}
 	c.expandScalars(&root, "")
 	c.check(&root, reflect.TypeFor[Config](), "")
 
@@ -75,10 +75,7 @@ func parse(data []byte, file, dir string, env Lookup) (*Config, Errors) {
 	for _, s := range cfg.Storage {
 		s.Badger.Path = resolve(dir, s.Badger.Path)
 	}
-	v := &validator{checker: c, failed: map[string]bool{}}
-	for _, e := range c.errs {
-		v.failed[e.Path] = true
-	}
+	v := &validator{checker: c}
 	v.validate(cfg)
 	slices.SortStableFunc(c.errs, func(a, b *Error) int { return a.Line - b.Line })
 	return cfg, c.errs

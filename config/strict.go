@@ -31,9 +31,15 @@ type checker struct {
 	env   Lookup
 	errs  Errors
 	lines map[string]int
+	// failed holds the paths already reported: one mistake is one error.
+	failed map[string]bool
 }
 
 func (c *checker) fail(line int, path, format string, args ...any) {
+	if path != "" && c.failed[path] {
+		return
+	}
+	c.failed[path] = true
 	c.errs = append(c.errs, &Error{File: c.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 

@@ -25,17 +25,11 @@ const maxSocketPath = 104
 // checker that recorded each key's line.
 type validator struct {
 	*checker
-	// failed holds paths already reported, so one mistake is one error.
-	failed map[string]bool
 }
 
 // report records a problem at path, placed at the line of path or of its
 // nearest parent present in the file.
 func (v *validator) report(path, format string, args ...any) {
-	if v.failed[path] {
-		return
-	}
-	v.failed[path] = true
 	line, p := 0, path
 	for {
 		if l, ok := v.lines[p]; ok {

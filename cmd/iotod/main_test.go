@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotod/iotod/api"
 )
 
 // buildIotod builds the binary into a temp folder.
@@ -112,6 +114,14 @@ func startDaemon(t *testing.T, bin, cfg string) *daemon {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("iotod run did not start:\n%s", d.stderr)
 	}
+	client, err := api.NewClient(d.addr, "")
+	require.NoError(t, err)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		h, err := client.Health(context.Background())
+		if assert.NoError(c, err) {
+			assert.Equal(c, &api.Health{Status: "ok", Site: "cli-test"}, h)
+		}
+	}, 10*time.Second, 50*time.Millisecond, "GET /v1/health")
 	return d
 }
 
