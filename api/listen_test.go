@@ -20,6 +20,7 @@ func TestStartTCPAndSocket(t *testing.T) {
 	require.NoError(t, err)
 	sock := filepath.Join(t.TempDir(), "run", "api.sock")
 	require.NoError(t, srv.Start(ctx, "127.0.0.1:0", sock))
+	require.ErrorContains(t, srv.Start(ctx, "127.0.0.1:0", ""), "started already")
 	addrs := srv.Addrs()
 	require.Len(t, addrs, 2)
 	assert.Equal(t, "tcp", addrs[0].Network())

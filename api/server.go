@@ -89,9 +89,13 @@ func (s *Server) Handler() http.Handler {
 // Start listens on the loopback TCP address listen and on the unix socket
 // path socket (each optional: "" skips it) and serves in the background.
 // It returns once both listen, or with the error of the first that fails.
+// A server starts once.
 func (s *Server) Start(ctx context.Context, listen, socket string) error {
 	if listen == "" && socket == "" {
 		return errors.New("api: nothing to listen on: both the TCP address and the socket are empty")
+	}
+	if len(s.Addrs()) > 0 {
+		return errors.New("api: the server is started already")
 	}
 	var lns []net.Listener
 	if listen != "" {
