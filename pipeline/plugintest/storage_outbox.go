@@ -124,8 +124,10 @@ func testConcurrentWriters(t *testing.T, open StoreOpener) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
 	done := make(chan followResult, 1)
-	go func() { done <- follow(ctx, s.Outbox(), writers*each) }()
+	go func() { done <- follow(followCtx, s.Outbox(), writers*each) }()
 
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -153,7 +155,14 @@ func testConcurrentWriters(t *testing.T, open StoreOpener) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	res := <-done
+	// Every write has committed: the follower must catch up at once.
+	var res followResult
+	select {
+	case res = <-done:
+	case <-time.After(5 * time.Second):
+		stopFollowing()
+		res = <-done
+	}
 	if res.err != nil {
 		t.Fatal(res.err)
 	}

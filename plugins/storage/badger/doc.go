@@ -28,6 +28,9 @@
 // Badger runs with SyncWrites off. With durability "sync" each Update commits
 // and then waits for a shared group-commit syncer, whose fsync covers every
 // commit finished before it began, so concurrent writers share one fsync.
+// The syncer fdatasyncs badger's log files itself rather than calling
+// DB.Sync, which blocks every write batch while it syncs, and it also syncs
+// each log badger rotated away from, which DB.Sync would miss.
 // Outbox sequence numbers are allocated just before commit; a watermark
 // below which every allocated number has committed (and, with "sync", become
 // durable) or aborted bounds what Read returns, so a reader never skips a

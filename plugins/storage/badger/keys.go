@@ -16,8 +16,8 @@ const (
 	prefixMeta   byte = 'm'
 )
 
-// maxKeySize is badger's limit on a key, less room for its 8-byte timestamp.
-const maxKeySize = 65000 - 8
+// maxKeySize is badger's limit on a key.
+const maxKeySize = 65000
 
 var (
 	metaOutboxHWM = []byte{prefixMeta, 'o', 'u', 't', 'b', 'o', 'x', '-', 'h', 'w', 'm'}
