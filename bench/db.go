@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -105,11 +106,28 @@ func iotodWrites(ctx context.Context, dir, durability string, o DBOptions) (floa
 		return 0, Dist{}, 0, err
 	}
 	defer b.close(ctx)
+	stop := make(chan struct{})
+	peak := make(chan int64)
+	go func() { // sample the resident set while the load runs
+		var top int64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				top = max(top, rssBytes())
+			case <-stop:
+				peak <- top
+				return
+			}
+		}
+	}()
 	rate, dist, err := runWriters(ctx, o.Writers, o.Duration, func(w, i int) error {
 		_, err := b.db.Create(ctx, "Bench", benchItem(fmt.Sprintf("w%d", w), i), nil)
 		return err
 	})
-	return rate, dist, rssBytes(), err
+	close(stop)
+	return rate, dist, <-peak, err
 }
 
 // RunDB measures P1, P2 and P9 and prints each beside its baseline.
@@ -136,7 +154,10 @@ func RunDB(ctx context.Context, o DBOptions) error {
 		if err != nil {
 			return fmt.Errorf("P1 iotod: %w", err)
 		}
-		p1, p1dist, p1rss = append(p1, rate), worse(p1dist, dist), max(p1rss, rss)
+		p1, p1dist = append(p1, rate), worse(p1dist, dist)
+		if r == 0 {
+			p1rss = rss // later runs inherit the heap of earlier ones
+		}
 		base, bdist, err := rawSingleWrites(ctx, fresh("p1raw"), true, o, value)
 		if err != nil {
 			return fmt.Errorf("P1 baseline: %w", err)
@@ -154,14 +175,14 @@ func RunDB(ctx context.Context, o DBOptions) error {
 		p2base = append(p2base, base)
 	}
 	fmt.Fprintf(w, "\nP1 durable writes (durability: sync, %d writers, ~200-byte items, outbox included)\n", o.Writers)
-	fmt.Fprintf(w, "  iotod                      %9.0f items/s  %s (worst run)  RSS %s\n", median(p1), p1dist, mib(p1rss))
+	fmt.Fprintf(w, "  iotod                      %9.0f items/s  %s (worst run)\n  RSS under load             %s (peak, first run, whole process)\n", median(p1), p1dist, mib(p1rss))
 	fmt.Fprintf(w, "  raw badger, SyncWrites,    %9.0f writes/s %s\n", median(p1base), basedist)
 	fmt.Fprintf(w, "    one txn per write\n  ratio                      %9.1fx   (bar: >= 20,000/s, >= 10x, p99 <= 25ms, max <= 50ms)\n", median(p1)/median(p1base))
 	fmt.Fprintf(w, "\nP2 async writes (durability: async, %d writers)\n", o.Writers)
 	fmt.Fprintf(w, "  iotod                      %9.0f items/s\n", median(p2))
 	fmt.Fprintf(w, "  raw badger, 1000-key       %9.0f keys/s (one writer, no SyncWrites)\n", median(p2base))
 	fmt.Fprintf(w, "    batches\n  ratio                      %9.2fx   (bar: >= 100,000/s)\n", median(p2)/median(p2base))
-	runtime.GC()
+	debug.FreeOSMemory()
 	return readBench(ctx, fresh("p9"), fresh("p9raw"), o, value)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/debug"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -20,7 +21,7 @@ const partition = 100 // items per hash key: one prefix find returns them all
 func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byte) error {
 	w := o.Out
 	n := o.ReadItems
-	runtime.GC()
+	debug.FreeOSMemory()
 	rssBefore := rssBytes()
 	b, err := openIotod(ctx, dir, "async")
 	if err != nil {
@@ -42,7 +43,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 		}
 	}
 	load := time.Since(start)
-	runtime.GC()
+	debug.FreeOSMemory()
 	rssAfter := rssBytes()
 
 	raw, err := openRaw(rawDir, false)

@@ -98,32 +98,39 @@ func (m *model) keyValue(attr string, props Item) (val string, complete, given b
 }
 
 // visible returns the attributes a caller sees: schema fields, without
-// hidden ones unless asked, projected to fields if given.
+// hidden ones unless asked, projected to fields if given. It copies item.
 func (m *model) visible(item Item, p *Params) Item {
 	out := make(Item, len(item))
-	showHidden := p != nil && p.Hidden
 	for k, v := range item {
+		out[k] = v
+	}
+	return m.strip(out, p)
+}
+
+// strip is visible for an item the caller owns: it deletes in place.
+func (m *model) strip(item Item, p *Params) Item {
+	showHidden := p != nil && p.Hidden
+	for k := range item {
 		f := m.Fields[k]
 		switch {
 		case k == VersionAttr:
 			if !showHidden {
-				continue
+				delete(item, k)
 			}
 		case f == nil:
-			continue // attribute dropped from the schema: kept in storage, not shown
+			delete(item, k) // attribute dropped from the schema: kept in storage, not shown
 		case f.Hidden && !showHidden:
-			continue
+			delete(item, k)
 		}
-		out[k] = v
 	}
 	if p != nil && len(p.Fields) > 0 {
 		proj := make(Item, len(p.Fields))
 		for _, name := range p.Fields {
-			if v, ok := out[name]; ok {
+			if v, ok := item[name]; ok {
 				proj[name] = v
 			}
 		}
 		return proj
 	}
-	return out
+	return item
 }

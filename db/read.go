@@ -39,7 +39,7 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 	if err != nil {
 		return nil, err
 	}
-	return m.visible(item, p), nil
+	return m.strip(item, p), nil
 }
 
 // Find returns the items of model that props select, in sort-key order (or
@@ -66,7 +66,7 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 			}
 			res.Count++
 			if !p.Count {
-				res.Items = append(res.Items, m.visible(item, p))
+				res.Items = append(res.Items, m.strip(item, p))
 			}
 			return true, nil
 		})

@@ -3,10 +3,11 @@ package db
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/schema"
@@ -40,7 +41,7 @@ func loadItem(ctx context.Context, tx pipeline.ReadTx, key pipeline.Key) (Item, 
 func decodeItem(b []byte) (Item, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var item Item
+	item := make(Item, 16)
 	if err := dec.Decode(&item); err != nil {
 		return nil, err
 	}

@@ -44,7 +44,22 @@ func cmpInt(a, b int64) int {
 // String renders the version in a fixed-width form whose byte order is the
 // version order: "0001732541234567.00000003.origin".
 func (v Version) String() string {
-	return fmt.Sprintf("%016d.%08d.%s", v.Wall, v.Counter, v.Origin)
+	b := make([]byte, 0, 26+len(v.Origin))
+	b = appendPadded(b, uint64(v.Wall), 16)
+	b = append(b, '.')
+	b = appendPadded(b, uint64(v.Counter), 8)
+	b = append(b, '.')
+	return string(append(b, v.Origin...))
+}
+
+// appendPadded appends n in decimal, zero-padded to width digits.
+func appendPadded(b []byte, n uint64, width int) []byte {
+	var tmp [20]byte
+	d := strconv.AppendUint(tmp[:0], n, 10)
+	for i := len(d); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, d...)
 }
 
 // ParseVersion reads the String form back.

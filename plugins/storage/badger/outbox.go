@@ -22,7 +22,7 @@ type outbox struct{ s *Store }
 // number: the greater of the last kept change and the trim high-water mark.
 func (s *Store) loadOutbox() error {
 	var depth int64
-	var last uint64
+	var last, first uint64
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(metaOutboxHWM)
 		switch {
@@ -47,6 +47,9 @@ func (s *Store) loadOutbox() error {
 			if err != nil {
 				return err
 			}
+			if depth == 0 {
+				first = seq
+			}
 			depth++
 			last = max(last, seq)
 		}
@@ -56,6 +59,11 @@ func (s *Store) loadOutbox() error {
 		return fmt.Errorf("badger storage: loading outbox: %w", err)
 	}
 	s.seqs = newSeqTracker(max(last, s.hwm), depth)
+	if depth > 0 {
+		s.trimmedTo.Store(first - 1)
+	} else {
+		s.trimmedTo.Store(max(last, s.hwm))
+	}
 	return nil
 }
 
@@ -127,6 +135,7 @@ func (o outbox) Trim(ctx context.Context, upTo uint64) error {
 			return fmt.Errorf("badger storage: outbox trim to %d: %w", upTo, err)
 		}
 		if n < trimChunk {
+			s.trimmedTo.Store(max(s.trimmedTo.Load(), upTo))
 			return nil
 		}
 	}
@@ -140,7 +149,9 @@ func (s *Store) trimChunk(upTo uint64) (int, error) {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixOutbox}})
 	var top uint64
 	var keys [][]byte
-	for it.Rewind(); it.Valid() && len(keys) < trimChunk; it.Next() {
+	// Seek past what earlier trims deleted: their tombstones stay until
+	// compaction, and walking them from the start makes trims quadratic.
+	for it.Seek(outboxKey(s.trimmedTo.Load() + 1)); it.Valid() && len(keys) < trimChunk; it.Next() {
 		key := it.Item().KeyCopy(nil)
 		seq, err := outboxSeq(key)
 		if err != nil {
@@ -170,6 +181,7 @@ func (s *Store) trimChunk(upTo uint64) (int, error) {
 		return 0, err
 	}
 	s.hwm = hwm
+	s.trimmedTo.Store(max(s.trimmedTo.Load(), top))
 	s.seqs.trimmed(int64(len(keys)))
 	return len(keys), nil
 }
@@ -188,7 +200,7 @@ func (o outbox) Stats(ctx context.Context) (pipeline.OutboxStats, error) {
 	if depth == 0 {
 		return st, nil
 	}
-	first, err := o.s.readOutbox(0, 1, mark)
+	first, err := o.s.readOutbox(o.s.trimmedTo.Load(), 1, mark)
 	if err != nil {
 		return st, err
 	}

@@ -36,6 +36,8 @@ type Store struct {
 
 	trimMu sync.Mutex
 	hwm    uint64 // persisted outbox high-water mark; guarded by trimMu
+	// trimmedTo: every outbox change with Seq <= trimmedTo is deleted.
+	trimmedTo atomic.Uint64
 
 	life   sync.RWMutex // held for reading by every operation, for writing by Close
 	closed bool         // guarded by life
