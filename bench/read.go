@@ -22,7 +22,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 	w := o.Out
 	n := o.ReadItems
 	debug.FreeOSMemory()
-	rssBefore := rssBytes()
+	rssBefore, anonBefore := rssBytes(), anonRSSBytes()
 	b, err := openIotod(ctx, dir, "async")
 	if err != nil {
 		return err
@@ -44,7 +44,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 	}
 	load := time.Since(start)
 	debug.FreeOSMemory()
-	rssAfter := rssBytes()
+	rssAfter, anonAfter := rssBytes(), anonRSSBytes()
 
 	raw, err := openRaw(rawDir, false)
 	if err != nil {
@@ -117,14 +117,16 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 	if err != nil {
 		return fmt.Errorf("P9 raw finds: %w", err)
 	}
-	perItem := float64(rssAfter-rssBefore) / float64(n)
+	perItem := float64(anonAfter-anonBefore) / float64(n)
 	fmt.Fprintf(w, "\nP9 reads over %d items (loaded in %s, %d readers for gets)\n", n, load.Round(time.Millisecond), readers)
 	fmt.Fprintf(w, "  iotod get                  %9.0f gets/s  %s\n", getRate, getDist)
 	fmt.Fprintf(w, "  raw badger get             %9.0f gets/s\n", rawRate)
 	fmt.Fprintf(w, "  ratio                      %9.2fx   (bar: >= 200,000 gets/s)\n", getRate/rawRate)
 	fmt.Fprintf(w, "  iotod 100-item find        %s   (bar: median <= 75us, p99 <= 1ms)\n", findDist)
 	fmt.Fprintf(w, "  raw badger 100-key scan    %s\n", rawFindDist)
-	fmt.Fprintf(w, "  memory per stored item     %.0f bytes (RSS %s before, %s after load)  (bar: <= 512 bytes)\n",
-		perItem, mib(rssBefore), mib(rssAfter))
+	fmt.Fprintf(w, "  memory per stored item     %.0f bytes of anonymous memory (%s before, %s after load)  (bar: <= 512 bytes)\n",
+		perItem, mib(anonBefore), mib(anonAfter))
+	fmt.Fprintf(w, "  whole RSS incl. mapped     %s before, %s after load (file pages of memory-mapped tables count here)\n",
+		mib(rssBefore), mib(rssAfter))
 	return nil
 }

@@ -81,6 +81,13 @@ func rssBytes() int64 {
 	return procStatus("VmRSS:")
 }
 
+// anonRSSBytes reads the anonymous part of the resident set: heap and
+// other private memory, without file pages (memory-mapped tables) that the
+// kernel can drop.
+func anonRSSBytes() int64 {
+	return procStatus("RssAnon:")
+}
+
 // peakRSSBytes reads the high-water mark of the resident set.
 func peakRSSBytes() int64 {
 	return procStatus("VmHWM:")
