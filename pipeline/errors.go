@@ -1,22 +1,27 @@
 package pipeline
 
-import "errors"
+import (
+	"errors"
 
-// Sentinel errors shared by every component. Wrap them with fmt.Errorf("…: %w").
+	"github.com/iotod/iotod/errs"
+)
+
+// Sentinel errors shared by every component (defined in package errs).
+// Wrap them with fmt.Errorf("…: %w").
 var (
 	// ErrNotFound: the item, model or component does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errs.NotFound
 	// ErrExists: a create found an item at the key already.
-	ErrExists = errors.New("already exists")
+	ErrExists = errs.Exists
 	// ErrConditionFailed: an update or remove required an item that is missing
 	// or a condition that does not hold.
-	ErrConditionFailed = errors.New("condition failed")
+	ErrConditionFailed = errs.ConditionFailed
 	// ErrInvalid: input failed validation (schema, type, size, syntax).
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errs.Invalid
 	// ErrTooLarge: an item or payload is over its size limit.
-	ErrTooLarge = errors.New("too large")
+	ErrTooLarge = errs.TooLarge
 	// ErrClosed: the component was closed.
-	ErrClosed = errors.New("closed")
+	ErrClosed = errs.Closed
 )
 
 // permanent marks an error that retrying cannot fix.

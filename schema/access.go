@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/errs"
 )
 
 // Field returns the model's field called name, or nil.
@@ -29,7 +29,7 @@ func (s *Schema) Primary() *Index {
 	return s.Indexes["primary"]
 }
 
-// Model returns the model called name. The error wraps pipeline.ErrNotFound
+// Model returns the model called name. The error wraps errs.NotFound
 // and lists the known models when there are few.
 func (s *Schema) Model(name string) (*Model, error) {
 	if m := s.Models[name]; m != nil {
@@ -40,7 +40,7 @@ func (s *Schema) Model(name string) (*Model, error) {
 	if len(s.ModelNames) <= listMax {
 		known = "known: " + strings.Join(s.ModelNames, ", ")
 	}
-	return nil, fmt.Errorf("schema: model %q: %w (%s)", name, pipeline.ErrNotFound, known)
+	return nil, fmt.Errorf("schema: model %q: %w (%s)", name, errs.NotFound, known)
 }
 
 // EnabledOn returns a view of the schema holding only the models that

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/errs"
 )
 
 // Fault is one problem found in a schema, at a path inside it. Load, Parse
 // and ParseBytes return every fault they find, joined with errors.Join; each
-// fault wraps pipeline.ErrInvalid (and its cause, if any), so
-// errors.Is(err, pipeline.ErrInvalid) holds for the joined error. Use
+// fault wraps errs.Invalid (and its cause, if any), so
+// errors.Is(err, errs.Invalid) holds for the joined error. Use
 // errors.As to get at one Fault.
 type Fault struct {
 	// Source names the file (or the source given to Parse).
@@ -34,12 +34,12 @@ func (f *Fault) Error() string {
 	return s
 }
 
-// Unwrap gives pipeline.ErrInvalid and the cause.
+// Unwrap gives errs.Invalid and the cause.
 func (f *Fault) Unwrap() []error {
 	if f.Err != nil {
-		return []error{pipeline.ErrInvalid, f.Err}
+		return []error{errs.Invalid, f.Err}
 	}
-	return []error{pipeline.ErrInvalid}
+	return []error{errs.Invalid}
 }
 
 // faults gathers the faults of one source.

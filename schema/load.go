@@ -13,7 +13,7 @@ import (
 // Load reads the schema file at path (JSON, JSON5 or YAML, chosen by the
 // extension .json, .json5, .yaml or .yml), blends in the files its `blend`
 // list names, and parses the result. Every fault found is returned, joined;
-// each wraps pipeline.ErrInvalid. A file that cannot be read is an error
+// each wraps errs.Invalid. A file that cannot be read is an error
 // wrapping the fs error.
 //
 // Blending: `blend: [paths...]` names files relative to the including file;

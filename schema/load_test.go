@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/errs"
 )
 
 // dump renders a schema as canonical text, so that schemas loaded from
@@ -263,7 +263,7 @@ func TestBlend(t *testing.T) {
 }
 
 // Each bad schema must fail with exactly one fault, naming the file, the
-// path and the problem, and wrapping pipeline.ErrInvalid.
+// path and the problem, and wrapping errs.Invalid.
 func TestBadSchemas(t *testing.T) {
 	cases := []struct{ file, want string }{
 		{"bad/unknown-type.json5", `models.Status.temp.type: unknown type "flaot"`},
@@ -314,8 +314,8 @@ func TestBadSchemas(t *testing.T) {
 			if err == nil {
 				t.Fatal("loaded; want an error")
 			}
-			if !errors.Is(err, pipeline.ErrInvalid) {
-				t.Errorf("error %v does not wrap pipeline.ErrInvalid", err)
+			if !errors.Is(err, errs.Invalid) {
+				t.Errorf("error %v does not wrap errs.Invalid", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error\n  %v\nwant it to contain\n  %s", err, c.want)
@@ -364,7 +364,7 @@ func TestManyFaults(t *testing.T) {
 
 func TestLoadFileErrors(t *testing.T) {
 	_, err := Load("testdata/nope.json5")
-	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, pipeline.ErrInvalid) {
+	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, errs.Invalid) {
 		t.Errorf("missing file: %v; want fs.ErrNotExist, not ErrInvalid", err)
 	}
 	dir := t.TempDir()
@@ -373,7 +373,7 @@ func TestLoadFileErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(odd)
-	if !errors.Is(err, pipeline.ErrInvalid) || !strings.Contains(err.Error(), `unknown file extension ".toml"`) {
+	if !errors.Is(err, errs.Invalid) || !strings.Contains(err.Error(), `unknown file extension ".toml"`) {
 		t.Errorf("odd extension: %v", err)
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/errs"
 )
 
 // goDoc is a schema as Go values, the way a caller builds one in code.
@@ -82,7 +82,7 @@ func TestParseBytes(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, pipeline.ErrInvalid) {
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, errs.Invalid) {
 				t.Errorf("error %v; want ErrInvalid containing %q", err, c.want)
 			}
 		})
@@ -95,7 +95,7 @@ func TestModelLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Model("Ghost")
-	if !errors.Is(err, pipeline.ErrNotFound) || !strings.Contains(err.Error(), `"Ghost"`) ||
+	if !errors.Is(err, errs.NotFound) || !strings.Contains(err.Error(), `"Ghost"`) ||
 		!strings.Contains(err.Error(), "known: Alpha, Zeta") {
 		t.Errorf("Model(Ghost) error = %v", err)
 	}
@@ -129,7 +129,7 @@ func TestEnabledOn(t *testing.T) {
 	if len(s.ModelNames) != 2 {
 		t.Errorf("EnabledOn changed the schema it views: %v", s.ModelNames)
 	}
-	if _, err := s.EnabledOn(SideDevice).Model("Alpha"); !errors.Is(err, pipeline.ErrNotFound) {
+	if _, err := s.EnabledOn(SideDevice).Model("Alpha"); !errors.Is(err, errs.NotFound) {
 		t.Errorf("a cloud model must not exist on the device: %v", err)
 	}
 }

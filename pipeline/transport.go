@@ -1,0 +1,48 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// Channel names one stream of the replication protocol.
+type Channel string
+
+// The protocol's channels. A pipeline that sends in direction D publishes
+// on channel D and hears its acks on D+"-ack".
+const (
+	ChanUp      Channel = "up"
+	ChanDown    Channel = "down"
+	ChanUpAck   Channel = "up-ack"
+	ChanDownAck Channel = "down-ack"
+	ChanSync    Channel = "sync"
+)
+
+// AckChannel is the channel acks for direction d travel on.
+func AckChannel(d Direction) Channel { return Channel(string(d) + "-ack") }
+
+// Broadcast is the site a message for every device is published to.
+const Broadcast = "all"
+
+// MetaSite is the message metadata key holding the site the transport
+// vouches for: the site a message came from (or is addressed to), taken
+// from the topic or the connection, never from the payload.
+const MetaSite = "iotod_site"
+
+// Transport moves messages between sites. It is a watermill publisher and
+// subscriber behind a topic scheme. Messages follow watermill's contract:
+// a subscriber must Ack or Nack each message; a Nacked message is
+// delivered again.
+type Transport interface {
+	// Publish sends msg on ch to site (or from site, for the device-to-
+	// cloud channels); it returns once the transport has taken it (for
+	// MQTT QoS 1, the PUBACK).
+	Publish(ctx context.Context, ch Channel, site string, msg *message.Message) error
+	// Subscribe receives the messages on ch for site; site "" receives
+	// every site's. Each message carries MetaSite. The channel closes when
+	// ctx ends or the transport closes.
+	Subscribe(ctx context.Context, ch Channel, site string) (<-chan *message.Message, error)
+	// Close stops the transport; it is safe to call twice.
+	Close(ctx context.Context) error
+}
