@@ -42,6 +42,7 @@ type DB struct {
 	store  pipeline.Store
 	clock  *pipeline.Clock
 	site   string
+	side   schema.Side
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -71,6 +72,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		models: map[string]*model{},
 		store:  opts.Store,
 		site:   opts.Site,
+		side:   opts.Side,
 		log:    opts.Logger,
 		now:    opts.Now,
 		subs:   map[int]subscription{},
@@ -84,7 +86,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	d.clock = &pipeline.Clock{Origin: opts.Site, Now: d.now}
 	for name, m := range opts.Schema.Models {
 		if m.Process.Enable == opts.Side || m.Process.Enable == schema.SideBoth || m.Process.Enable == "" {
-			d.models[name] = compileModel(opts.Schema, m)
+			d.models[name] = compileModel(opts.Schema, m, opts.Side)
 		}
 	}
 	return d, nil

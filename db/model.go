@@ -27,11 +27,19 @@ type model struct {
 	// templated lists fields with a value template, in declaration order.
 	templated []*schema.Field
 	ttlField  string
-	// emits says local writes go to the outbox: the model replicates up.
+	// emits says writes go to the outbox: the model replicates away from
+	// this side.
 	emits bool
 }
 
-func compileModel(s *schema.Schema, sm *schema.Model) *model {
+// compileModel prepares sm for the write and read paths on side: a
+// device's writes of up/both models go to the outbox, a cloud's writes of
+// down/both models.
+func compileModel(s *schema.Schema, sm *schema.Model, side schema.Side) *model {
+	out := schema.SyncUp
+	if side == schema.SideCloud {
+		out = schema.SyncDown
+	}
 	m := &model{
 		Model:        sm,
 		isoDates:     s.Params.IsoDates,
@@ -42,7 +50,7 @@ func compileModel(s *schema.Schema, sm *schema.Model) *model {
 		updatedField: s.Params.UpdatedField,
 		timestamps:   s.Params.Timestamps,
 		primary:      s.Indexes["primary"],
-		emits:        sm.Process.Sync == schema.SyncUp || sm.Process.Sync == schema.SyncBoth,
+		emits:        sm.Process.Sync == out || sm.Process.Sync == schema.SyncBoth,
 	}
 	if m.typeField == "" {
 		m.typeField = "_type"

@@ -28,6 +28,9 @@ func loadItem(ctx context.Context, tx pipeline.ReadTx, key pipeline.Key) (Item, 
 	if errors.Is(err, pipeline.ErrNotFound) {
 		return nil, nil, nil
 	}
+	if err == nil && rec.Model == TombstoneModel {
+		return nil, rec, nil
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w", key, err)
 	}
@@ -152,10 +155,14 @@ func (w *txWriter) remove(ctx context.Context, m *model, key pipeline.Key, p *Pa
 		}
 		return false, nil
 	}
-	if err := w.tx.Delete(ctx, key); err != nil {
+	v := w.d.clock.Next()
+	// A tombstone, not a delete: a late replicated update older than this
+	// remove must not bring the item back.
+	tomb := &pipeline.Record{Key: key, Model: TombstoneModel, Item: []byte("{}"), Version: v,
+		Expires: w.now.Add(TombstoneTTL).UnixMilli()}
+	if err := w.tx.Put(ctx, tomb); err != nil {
 		return false, fmt.Errorf("remove %s %s: %w", m.Name, key, err)
 	}
-	v := w.d.clock.Next()
 	if err := w.emit(ctx, m, pipeline.OpRemove, key, nil, v); err != nil {
 		return false, err
 	}
