@@ -1,0 +1,214 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// send runs the post-batch stages on b and publishes it to site.
+func (s *sender) send(ctx context.Context, site string, b *pipeline.Batch) {
+	covers := b.Covers
+	b, err := s.runStages(ctx, s.spec.Post, b)
+	if err != nil {
+		s.log.Warn("stage failed; the changes stay in the outbox", "pipeline", s.spec.Name, "err", err)
+		return
+	}
+	s.reject(ctx, site, b.Rejected)
+	if len(b.Changes) == 0 {
+		s.settle(ctx, covers...)
+		return
+	}
+	if b.ID == "" {
+		b.ID = ulid.Make().String()
+	}
+	b.V, b.Site = pipeline.ProtocolVersion, s.spec.Site
+	payload, err := marshalBatch(b)
+	if err != nil {
+		s.log.Error("encode batch", "pipeline", s.spec.Name, "err", err)
+		return
+	}
+	f := &flight{site: site, payload: payload, covers: covers, changes: len(b.Changes)}
+	s.flights[b.ID] = f
+	s.flying += f.changes
+	s.m.batchSize.WithLabelValues(s.spec.Name).Observe(float64(f.changes))
+	s.publish(ctx, b.ID, f)
+}
+
+// publish sends a flight and arms its resend.
+func (s *sender) publish(ctx context.Context, id string, f *flight) {
+	f.attempts++
+	backoff := min(s.spec.AckTimeout<<min(f.attempts-1, 6), 5*time.Minute)
+	f.next = time.Now().Add(jitter(backoff))
+	pctx, cancel := context.WithTimeout(ctx, s.spec.AckTimeout)
+	defer cancel()
+	msg := message.NewMessage(id, f.payload)
+	if err := s.spec.Out.Publish(pctx, pipeline.Channel(s.spec.Direction), f.site, msg); err != nil {
+		s.log.Debug("publish failed; will resend", "pipeline", s.spec.Name, "batch", id, "err", err)
+		s.setLastError(err)
+		return
+	}
+	s.m.changesOut.WithLabelValues(s.spec.Name).Add(float64(f.changes))
+}
+
+// onAck settles the batch an ack names. Acks for unknown batches (a
+// duplicate, or one answered already) and acks from another site than the
+// batch went to are ignored.
+func (s *sender) onAck(ctx context.Context, msg *message.Message) {
+	var ack pipeline.Ack
+	if err := json.Unmarshal(msg.Payload, &ack); err != nil || ack.V != pipeline.ProtocolVersion {
+		s.log.Warn("unreadable ack ignored", "pipeline", s.spec.Name, "site", msg.Metadata.Get(pipeline.MetaSite))
+		return
+	}
+	f, ok := s.flights[ack.Batch]
+	if !ok || msg.Metadata.Get(pipeline.MetaSite) != f.site && f.site != pipeline.Broadcast {
+		return
+	}
+	delete(s.flights, ack.Batch)
+	s.flying -= f.changes
+	s.m.acks.WithLabelValues(s.spec.Name, "applied").Add(float64(ack.Applied))
+	s.m.acks.WithLabelValues(s.spec.Name, "rejected").Add(float64(len(ack.Rejected)))
+	for i := range ack.Rejected {
+		ack.Rejected[i].Seq = 0 // the far side's word; settle by covers below
+	}
+	s.reject(ctx, f.site, ack.Rejected)
+	s.settle(ctx, f.covers...)
+	s.mu.Lock()
+	s.status.LastAck = time.Now()
+	s.status.LastError = ""
+	s.mu.Unlock()
+}
+
+// settle marks seqs done and trims the outbox up to the longest settled
+// prefix of what was read.
+func (s *sender) settle(ctx context.Context, seqs ...uint64) {
+	for _, q := range seqs {
+		s.settled[q] = true
+	}
+	i := 0
+	for i < len(s.pending) && s.settled[s.pending[i]] {
+		delete(s.settled, s.pending[i])
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	upTo := s.pending[i-1]
+	s.pending = s.pending[i:]
+	if err := s.spec.Store.Outbox().Trim(ctx, upTo); err != nil {
+		s.log.Warn("outbox trim failed; it is retried with the next ack", "pipeline", s.spec.Name, "err", err)
+	}
+}
+
+func (s *sender) cutDue(ctx context.Context, all bool) {
+	now := time.Now()
+	for site, b := range s.batchers {
+		if due := b.Due(); !due.IsZero() && (all || !due.After(now)) {
+			s.cut(ctx, site, b)
+		}
+	}
+}
+
+func (s *sender) cutAll(ctx context.Context) { s.cutDue(ctx, true) }
+
+func (s *sender) cut(ctx context.Context, site string, b pipeline.Batcher) {
+	batches, err := b.Cut(ctx)
+	if err != nil {
+		s.log.Warn("batch stage cut failed", "pipeline", s.spec.Name, "err", err)
+		return
+	}
+	for _, fb := range batches {
+		s.send(ctx, site, fb)
+	}
+}
+
+func (s *sender) resendDue(ctx context.Context) {
+	now := time.Now()
+	for id, f := range s.flights {
+		if !f.next.After(now) {
+			s.m.resends.WithLabelValues(s.spec.Name).Inc()
+			s.publish(ctx, id, f)
+		}
+	}
+}
+
+// nextWake is when the loop must act without an event: a batch due or a
+// resend due.
+func (s *sender) nextWake() time.Duration {
+	next := time.Now().Add(time.Hour)
+	for _, b := range s.batchers {
+		if due := b.Due(); !due.IsZero() && due.Before(next) {
+			next = due
+		}
+	}
+	for _, f := range s.flights {
+		if f.next.Before(next) {
+			next = f.next
+		}
+	}
+	return max(time.Until(next), time.Millisecond)
+}
+
+func (s *sender) checkWaiters() {
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if len(s.pending) == 0 || s.pending[0] > w.upTo {
+			w.done <- nil
+			continue
+		}
+		kept = append(kept, w)
+	}
+	s.waiters = kept
+}
+
+func (s *sender) failWaiters(err error) {
+	for _, w := range s.waiters {
+		w.done <- err
+	}
+	s.waiters = nil
+}
+
+// Sync cuts every held batch now and returns once every change committed
+// before the call is acknowledged (or refused), or ctx ends.
+func (s *sender) Sync(ctx context.Context) error {
+	w := syncWaiter{done: make(chan error, 1)}
+	select {
+	case s.syncCh <- w:
+	case <-s.done:
+		return pipeline.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-s.done:
+		return pipeline.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drain stops reading the outbox, sends what is held, and returns once
+// every flight is acknowledged or ctx ends. Unacknowledged changes stay in
+// the outbox for the next start.
+func (s *sender) drain(ctx context.Context) error {
+	select {
+	case s.drainCh <- struct{}{}:
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

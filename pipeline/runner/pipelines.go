@@ -1,0 +1,161 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
+)
+
+// buildPipelines makes the stages, triggers, senders and receivers.
+func (r *Runner) buildPipelines(ctx context.Context) error {
+	for _, p := range r.plan.Pipelines {
+		switch {
+		case p.From.Kind == pipeline.KindStorage && p.To.Kind == pipeline.KindTransport:
+			if err := r.buildSender(ctx, p); err != nil {
+				return fmt.Errorf("pipeline %s: %w", p.Name, err)
+			}
+		case p.From.Kind == pipeline.KindTransport && p.To.Kind == pipeline.KindStorage:
+			if err := r.buildReceiver(ctx, p); err != nil {
+				return fmt.Errorf("pipeline %s: %w", p.Name, err)
+			}
+		default:
+			return fmt.Errorf("pipeline %s: goes from %s to %s; a pipeline goes from a storage to a transport or back", p.Name, p.From, p.To)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
+	src, ok := r.stores[p.From.Name]
+	t, tok := r.transports[p.To.Name]
+	if !ok || !tok {
+		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
+	}
+	spec := senderSpec{Name: p.Name, Direction: p.Direction, Site: src.plan.Site, Storage: p.From.Name,
+		Transport: p.To.Name, Store: src.store, Out: t, AckTimeout: p.AckTimeout, MaxInFlight: p.MaxInFlight}
+	side := sideName(src.plan.Side)
+	seenBatcher := false
+	for _, sp := range p.Stages {
+		st, err := r.makeStage(ctx, p, sp, side)
+		if err != nil {
+			return err
+		}
+		if _, isBatcher := st.(pipeline.Batcher); isBatcher {
+			if seenBatcher {
+				return fmt.Errorf("stage %s: only one batch stage per pipeline", sp.ID)
+			}
+			seenBatcher = true
+			spec.NewBatcher = func() (pipeline.Batcher, error) {
+				b, err := r.makeStage(ctx, p, sp, side) // one per target site
+				if err != nil {
+					return nil, err
+				}
+				return b.(pipeline.Batcher), nil
+			}
+			continue
+		}
+		stage, ok := st.(pipeline.Stage)
+		if !ok {
+			return fmt.Errorf("stage %s: type %s made a %T, not a stage", sp.ID, sp.Factory.Type(), st)
+		}
+		if seenBatcher {
+			spec.Post = append(spec.Post, namedStage{name: sp.ID.String(), stage: stage})
+		} else {
+			spec.Stages = append(spec.Stages, namedStage{name: sp.ID.String(), stage: stage})
+		}
+	}
+	if src.plan.Side == schema.SideCloud {
+		// The cloud fans changes out to every device; a device's own
+		// changes are not sent back to it (the receiver also drops them).
+		spec.Route = func(*pipeline.Change) string { return pipeline.Broadcast }
+		spec.AckSite = ""
+	} else {
+		own := src.plan.Site
+		spec.Route = func(*pipeline.Change) string { return own }
+		spec.AckSite = own
+	}
+	r.senders = append(r.senders, newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl))
+	return nil
+}
+
+func (r *Runner) buildReceiver(ctx context.Context, p PipelinePlan) error {
+	dst, ok := r.stores[p.To.Name]
+	t, tok := r.transports[p.From.Name]
+	if !ok || !tok {
+		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
+	}
+	spec := receiverSpec{Name: p.Name, Direction: p.Direction, Site: dst.plan.Site, Storage: p.To.Name,
+		Transport: p.From.Name, In: t, DB: dst.db}
+	if dst.plan.Side != schema.SideCloud {
+		spec.From = dst.plan.Site // a device hears only its own (and broadcast) messages
+	}
+	side := sideName(dst.plan.Side)
+	for _, sp := range p.Stages {
+		st, err := r.makeStage(ctx, p, sp, side)
+		if err != nil {
+			return err
+		}
+		stage, ok := st.(pipeline.Stage)
+		if _, isBatcher := st.(pipeline.Batcher); isBatcher || !ok {
+			return fmt.Errorf("stage %s: a %s stage cannot run on a receiving pipeline", sp.ID, sp.Factory.Type())
+		}
+		spec.Stages = append(spec.Stages, namedStage{name: sp.ID.String(), stage: stage})
+	}
+	for _, tp := range p.Triggers {
+		c, err := tp.Factory.Create(ctx, r.settings(pipeline.KindTrigger, tp.ID, dst.plan.Site), tp.Config)
+		if err != nil {
+			return fmt.Errorf("trigger %s: %w", tp.ID, err)
+		}
+		trig, ok := c.(pipeline.Trigger)
+		if !ok {
+			return fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
+		}
+		spec.Triggers = append(spec.Triggers, namedTrigger{name: tp.ID.String(), trigger: trig})
+	}
+	if r.router == nil {
+		router, err := newRouter(r.log, r.dl, r.m)
+		if err != nil {
+			return err
+		}
+		r.router = router
+	}
+	rc := newReceiver(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
+	r.router.AddConsumerHandler(p.Name, p.Name, subscriber{t: t, ch: pipeline.Channel(p.Direction), site: spec.From}, rc.handle)
+	r.receivers = append(r.receivers, rc)
+	return nil
+}
+
+func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan, side string) (any, error) {
+	c, err := sp.Factory.Create(ctx, r.settings(pipeline.KindStage, sp.ID, r.plan.Site), sp.Config)
+	if err != nil {
+		return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
+	}
+	if b, ok := c.(pipeline.StageBinder); ok {
+		if err := b.Bind(pipeline.StageSettings{Pipeline: p.Name, Direction: p.Direction, Side: side}); err != nil {
+			return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
+		}
+	}
+	return c, nil
+}
+
+func sideName(s schema.Side) string {
+	if s == schema.SideCloud {
+		return string(schema.SideCloud)
+	}
+	return string(schema.SideDevice)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func compareStrings(a, b string) int { return cmp.Compare(a, b) }

@@ -1,0 +1,60 @@
+package runner
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
+)
+
+// Plan is what a runner builds: the components and pipelines of a checked
+// config, with each plugin's factory and typed config.
+type Plan struct {
+	Site   string
+	Schema *schema.Schema
+	// Dir is the config file's folder.
+	Dir string
+	// DeadLetters is the JSON-lines file dead letters are appended to ("":
+	// memory only).
+	DeadLetters string
+	Storage     map[string]StoragePlan
+	Transports  map[string]ComponentPlan
+	Pipelines   []PipelinePlan
+}
+
+// StoragePlan is one store: its plugin, and the side and site it serves.
+type StoragePlan struct {
+	ComponentPlan
+	Side schema.Side
+	Site string
+}
+
+// ComponentPlan is one plugin instance.
+type ComponentPlan struct {
+	ID      pipeline.ID
+	Factory pipeline.Factory
+	Config  pipeline.Config
+}
+
+// Ref names a storage or transport: kind and name.
+type Ref struct {
+	Kind pipeline.Kind
+	Name string
+}
+
+func (r Ref) String() string { return fmt.Sprintf("%s/%s", r.Kind, r.Name) }
+
+// PipelinePlan is one pipeline: storage to transport, or transport to
+// storage.
+type PipelinePlan struct {
+	Name      string
+	From, To  Ref
+	Direction pipeline.Direction
+	Stages    []ComponentPlan
+	Triggers  []ComponentPlan
+	// AckTimeout is how long a sender waits for an ack before resending
+	// (zero: 10s).
+	AckTimeout  time.Duration
+	MaxInFlight int
+}

@@ -1,0 +1,232 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
+)
+
+// receiverSpec describes a pipeline from a transport into a store.
+type receiverSpec struct {
+	Name      string
+	Direction pipeline.Direction
+	// Site is this side's site: changes that originated here are never
+	// applied back (loop prevention).
+	Site string
+	// From is the site to hear ("" for every site: the cloud).
+	From      string
+	Storage   string
+	Transport string
+	In        pipeline.Transport
+	DB        *db.DB
+	Stages    []namedStage
+	Triggers  []namedTrigger
+}
+
+type namedTrigger struct {
+	name    string
+	trigger pipeline.Trigger
+}
+
+// receiver applies batches from a transport, on the runner's router.
+type receiver struct {
+	spec receiverSpec
+	m    *metrics
+	log  *slog.Logger
+	dl   *DeadLetters
+
+	mu     sync.Mutex
+	status PipelineStatus
+}
+
+func newReceiver(spec receiverSpec, m *metrics, log *slog.Logger, dl *DeadLetters) *receiver {
+	return &receiver{spec: spec, m: m, log: log, dl: dl, status: PipelineStatus{Name: spec.Name,
+		Direction: spec.Direction, From: "transport/" + spec.Transport, To: "storage/" + spec.Storage, State: "running"}}
+}
+
+// handle applies one batch and acks it. A batch that can never be applied
+// returns a Permanent error: the poison queue keeps it. Other errors are
+// retried, then the message is nacked and delivered again; applying is
+// idempotent, so that is safe.
+func (r *receiver) handle(msg *message.Message) error {
+	ctx := msg.Context()
+	site := msg.Metadata.Get(pipeline.MetaSite)
+	var b pipeline.Batch
+	if err := json.Unmarshal(msg.Payload, &b); err != nil {
+		return pipeline.Permanent(fmt.Errorf("%w: pipeline %s: batch from site %q is not valid JSON: %v", pipeline.ErrInvalid, r.spec.Name, site, err))
+	}
+	if err := b.Validate(); err != nil {
+		if b.ID != "" { // tell the sender, so it stops resending
+			rejects := make([]pipeline.Reject, len(b.Changes))
+			for i, c := range b.Changes {
+				rejects[i] = pipeline.Reject{Model: c.Model, Key: c.Key, Reason: err.Error()}
+			}
+			_ = r.ack(ctx, site, &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID, Rejected: rejects})
+		}
+		return err
+	}
+	b.Site = site
+	r.m.changesIn.WithLabelValues(r.spec.Name).Add(float64(len(b.Changes)))
+	ack := &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID}
+	kept := b.Changes[:0]
+	for _, c := range b.Changes {
+		switch {
+		case c.Origin == r.spec.Site:
+			ack.Applied++ // our own change coming back: never applied again
+		case r.spec.Direction == pipeline.Up && c.Origin != site:
+			b.Rejected = append(b.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key,
+				Reason: fmt.Sprintf("origin %q is not the sending site %q", c.Origin, site)})
+		default:
+			kept = append(kept, c)
+		}
+	}
+	b.Changes = kept
+	for _, st := range r.spec.Stages {
+		t0 := time.Now()
+		out, err := st.stage.Process(ctx, &b)
+		r.m.stageTime.WithLabelValues(r.spec.Name, st.name).Observe(time.Since(t0).Seconds())
+		if err != nil {
+			return fmt.Errorf("pipeline %s: stage %s: %w", r.spec.Name, st.name, err)
+		}
+		if out == nil {
+			out = &pipeline.Batch{ID: b.ID, Rejected: b.Rejected}
+		}
+		b = *out
+	}
+	ack.Rejected = append(ack.Rejected, b.Rejected...)
+	results, err := r.spec.DB.ApplyRemote(ctx, b.Changes)
+	if err != nil {
+		return fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
+	}
+	var applied []pipeline.Change
+	for i, res := range results {
+		c := b.Changes[i]
+		switch {
+		case res.Err != nil:
+			ack.Rejected = append(ack.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key, Reason: res.Err.Error()})
+		case res.Applied:
+			applied = append(applied, c)
+			ack.Applied++
+		default:
+			ack.Applied++ // already applied, or older than what is stored
+		}
+	}
+	r.fire(ctx, applied)
+	if err := r.ack(ctx, site, ack); err != nil {
+		return err
+	}
+	r.recordRejects(site, b.ID, ack.Rejected)
+	r.m.changesOut.WithLabelValues(r.spec.Name).Add(float64(len(applied)))
+	r.mu.Lock()
+	r.status.LastAck = time.Now()
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *receiver) ack(ctx context.Context, site string, ack *pipeline.Ack) error {
+	payload, err := json.Marshal(ack)
+	if err != nil {
+		return err
+	}
+	if err := r.spec.In.Publish(ctx, pipeline.AckChannel(r.spec.Direction), site, message.NewMessage(ack.Batch+"-ack", payload)); err != nil {
+		return fmt.Errorf("pipeline %s: ack batch %s to %s: %w", r.spec.Name, ack.Batch, site, err)
+	}
+	return nil
+}
+
+func (r *receiver) fire(ctx context.Context, applied []pipeline.Change) {
+	if len(applied) == 0 {
+		return
+	}
+	for _, t := range r.spec.Triggers {
+		if err := t.trigger.Fire(ctx, r.spec.Name, applied); err != nil {
+			r.log.Warn("trigger failed", "pipeline", r.spec.Name, "trigger", t.name, "err", err)
+		}
+	}
+}
+
+func (r *receiver) recordRejects(site, batch string, rejects []pipeline.Reject) {
+	if len(rejects) == 0 {
+		return
+	}
+	now := time.Now()
+	letters := make([]DeadLetter, len(rejects))
+	for i, rj := range rejects {
+		letters[i] = DeadLetter{Time: now, Pipeline: r.spec.Name, Site: site, Batch: batch, Reject: rj}
+	}
+	r.m.rejects.WithLabelValues(r.spec.Name).Add(float64(len(rejects)))
+	if err := r.dl.Add(letters...); err != nil {
+		r.log.Warn("dead letters", "pipeline", r.spec.Name, "err", err)
+	}
+}
+
+func (r *receiver) snapshot() PipelineStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.status
+	if c, ok := r.spec.In.(Connector); ok {
+		v := c.Connected()
+		st.Connected = &v
+	}
+	return st
+}
+
+// subscriber adapts a transport channel to watermill's Subscriber, so the
+// router can consume it.
+type subscriber struct {
+	t    pipeline.Transport
+	ch   pipeline.Channel
+	site string
+}
+
+func (s subscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	return s.t.Subscribe(ctx, s.ch, s.site)
+}
+
+func (subscriber) Close() error { return nil }
+
+// poisonSink is the poison queue's publisher: it keeps what it gets as
+// dead letters.
+type poisonSink struct {
+	dl *DeadLetters
+	m  *metrics
+}
+
+func (p poisonSink) Publish(_ string, msgs ...*message.Message) error {
+	now := time.Now()
+	for _, msg := range msgs {
+		p.m.poisoned.Inc()
+		if err := p.dl.Add(DeadLetter{Time: now, Pipeline: msg.Metadata.Get(middleware.PoisonedHandlerKey),
+			Site: msg.Metadata.Get(pipeline.MetaSite), Payload: truncate(string(msg.Payload), 4096),
+			Reject: pipeline.Reject{Reason: msg.Metadata.Get(middleware.ReasonForPoisonedKey)}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (poisonSink) Close() error { return nil }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// neverSucceeds says whether an error means the message can never be
+// applied: marked permanent, or a panic while handling it.
+func neverSucceeds(err error) bool {
+	var p middleware.RecoveredPanicError
+	return pipeline.IsPermanent(err) || errors.As(err, &p)
+}

@@ -1,0 +1,319 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// senderSpec describes a pipeline from a store's outbox to a transport.
+type senderSpec struct {
+	Name      string
+	Direction pipeline.Direction
+	Site      string // this side's site, stated in batches
+	Storage   string // the store's name, for metrics and status
+	Transport string // the transport's name, for status
+	Store     pipeline.Store
+	Out       pipeline.Transport
+	Stages    []namedStage // before the batch stage
+	Post      []namedStage // after it
+	// NewBatcher makes the batch stage for one target site (nil: every
+	// chunk read is a batch at once).
+	NewBatcher func() (pipeline.Batcher, error)
+	// Route names the site a change goes to.
+	Route func(c *pipeline.Change) string
+	// AckSite is the site whose acks this sender hears ("" for all).
+	AckSite     string
+	AckTimeout  time.Duration
+	MaxInFlight int
+	Chunk       int
+}
+
+type namedStage struct {
+	name  string
+	stage pipeline.Stage
+}
+
+// flight is a batch sent and not yet acknowledged.
+type flight struct {
+	site     string
+	payload  []byte
+	covers   []uint64
+	changes  int
+	attempts int
+	next     time.Time
+}
+
+type syncWaiter struct {
+	upTo uint64
+	done chan error
+}
+
+// sender moves one store's outbox out through a transport. One goroutine
+// owns all its state; Sync and Shutdown talk to it over channels.
+type sender struct {
+	spec senderSpec
+	m    *metrics
+	log  *slog.Logger
+	dl   *DeadLetters
+
+	batchers map[string]pipeline.Batcher
+	cursor   uint64          // last outbox seq read
+	pending  []uint64        // seqs read and not yet trimmed, in order
+	settled  map[uint64]bool // seqs acked or refused, not yet trimmed
+	flights  map[string]*flight
+	flying   int // changes in flights
+	waiters  []syncWaiter
+
+	syncCh  chan syncWaiter
+	drainCh chan struct{}
+	done    chan struct{}
+
+	mu     sync.Mutex
+	status PipelineStatus
+}
+
+func newSender(spec senderSpec, m *metrics, log *slog.Logger, dl *DeadLetters) *sender {
+	if spec.AckTimeout <= 0 {
+		spec.AckTimeout = 10 * time.Second
+	}
+	if spec.MaxInFlight <= 0 {
+		spec.MaxInFlight = 20000
+	}
+	if spec.Chunk <= 0 {
+		spec.Chunk = 1000
+	}
+	return &sender{
+		spec: spec, m: m, log: log, dl: dl,
+		batchers: map[string]pipeline.Batcher{},
+		settled:  map[uint64]bool{},
+		flights:  map[string]*flight{},
+		syncCh:   make(chan syncWaiter),
+		drainCh:  make(chan struct{}),
+		done:     make(chan struct{}),
+		status: PipelineStatus{Name: spec.Name, Direction: spec.Direction, From: "storage/" + spec.Storage,
+			To: "transport/" + spec.Transport, State: "starting"},
+	}
+}
+
+// start subscribes to acks and runs the loop until ctx ends or a drain
+// completes.
+func (s *sender) start(ctx context.Context) error {
+	acks, err := s.spec.Out.Subscribe(ctx, pipeline.AckChannel(s.spec.Direction), s.spec.AckSite)
+	if err != nil {
+		return fmt.Errorf("pipeline %s: subscribe to acks: %w", s.spec.Name, err)
+	}
+	go s.run(ctx, acks)
+	return nil
+}
+
+func (s *sender) run(ctx context.Context, acks <-chan *message.Message) {
+	defer close(s.done)
+	s.setState("running")
+	draining := false
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	for {
+		if !draining {
+			s.fill(ctx)
+		}
+		s.cutDue(ctx, draining)
+		s.resendDue(ctx)
+		s.checkWaiters()
+		s.publishStatus()
+		if draining && len(s.flights) == 0 {
+			s.setState("drained")
+			return
+		}
+		wake.Reset(s.nextWake())
+		select {
+		case <-ctx.Done():
+			s.failWaiters(ctx.Err())
+			s.setState("stopped")
+			return
+		case <-s.spec.Store.Outbox().Notify():
+		case <-poll.C:
+		case <-wake.C:
+		case msg, ok := <-acks:
+			if !ok {
+				acks = nil
+				continue
+			}
+			s.onAck(ctx, msg)
+			msg.Ack()
+		case w := <-s.syncCh:
+			if !draining {
+				s.fill(ctx)
+			}
+			s.cutAll(ctx)
+			w.upTo = s.cursor
+			s.waiters = append(s.waiters, w)
+		case <-s.drainCh:
+			draining = true
+			s.setState("draining")
+			s.cutAll(ctx)
+			s.drainCh = nil
+		}
+	}
+}
+
+// fill reads the outbox while there is room in flight.
+func (s *sender) fill(ctx context.Context) {
+	for s.flying+s.held() < s.spec.MaxInFlight {
+		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.spec.Chunk)
+		if err != nil {
+			s.log.Warn("outbox read failed", "pipeline", s.spec.Name, "err", err)
+			return
+		}
+		if len(changes) == 0 {
+			return
+		}
+		s.take(ctx, changes)
+	}
+}
+
+func (s *sender) held() int {
+	n := 0
+	for _, b := range s.batchers {
+		if !b.Due().IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// take routes a chunk of outbox changes through the stages to the batchers.
+func (s *sender) take(ctx context.Context, changes []pipeline.Change) {
+	s.m.changesIn.WithLabelValues(s.spec.Name).Add(float64(len(changes)))
+	bySite := map[string]*pipeline.Batch{}
+	var order []string
+	for i := range changes {
+		c := &changes[i]
+		s.pending = append(s.pending, c.Seq)
+		s.cursor = c.Seq
+		site := s.spec.Route(c)
+		if site == c.Origin {
+			s.settle(ctx, c.Seq) // never send a change back to where it came from
+			continue
+		}
+		b := bySite[site]
+		if b == nil {
+			b = &pipeline.Batch{}
+			bySite[site] = b
+			order = append(order, site)
+		}
+		b.Changes = append(b.Changes, *c)
+		b.Covers = append(b.Covers, c.Seq)
+	}
+	for _, site := range order {
+		b, err := s.runStages(ctx, s.spec.Stages, bySite[site])
+		if err != nil {
+			s.log.Warn("stage failed; the changes stay in the outbox", "pipeline", s.spec.Name, "err", err)
+			continue
+		}
+		bt, err := s.batcher(site)
+		if err != nil {
+			s.log.Error("batch stage", "pipeline", s.spec.Name, "err", err)
+			continue
+		}
+		full, err := bt.Add(ctx, b)
+		if err != nil {
+			s.log.Warn("batch stage failed", "pipeline", s.spec.Name, "err", err)
+			continue
+		}
+		for _, fb := range full {
+			s.send(ctx, site, fb)
+		}
+	}
+}
+
+// runStages runs stages on b; refused changes become dead letters and are
+// settled at once.
+func (s *sender) runStages(ctx context.Context, stages []namedStage, b *pipeline.Batch) (*pipeline.Batch, error) {
+	covers := b.Covers
+	for _, st := range stages {
+		t0 := time.Now()
+		out, err := st.stage.Process(ctx, b)
+		s.m.stageTime.WithLabelValues(s.spec.Name, st.name).Observe(time.Since(t0).Seconds())
+		if err != nil {
+			return nil, fmt.Errorf("stage %s: %w", st.name, err)
+		}
+		if out == nil {
+			out = &pipeline.Batch{Rejected: b.Rejected}
+		}
+		b = out
+	}
+	s.reject(ctx, "", b.Rejected)
+	b.Rejected = nil
+	if len(b.Changes) == 0 {
+		s.settle(ctx, covers...)
+	}
+	b.Covers = covers
+	return b, nil
+}
+
+func (s *sender) batcher(site string) (pipeline.Batcher, error) {
+	if b, ok := s.batchers[site]; ok {
+		return b, nil
+	}
+	var b pipeline.Batcher = passBatcher{}
+	if s.spec.NewBatcher != nil {
+		nb, err := s.spec.NewBatcher()
+		if err != nil {
+			return nil, err
+		}
+		b = nb
+	}
+	s.batchers[site] = b
+	return b, nil
+}
+
+// reject records refused changes as dead letters and settles them.
+func (s *sender) reject(ctx context.Context, site string, rejects []pipeline.Reject) {
+	if len(rejects) == 0 {
+		return
+	}
+	letters := make([]DeadLetter, len(rejects))
+	now := time.Now()
+	for i, r := range rejects {
+		letters[i] = DeadLetter{Time: now, Pipeline: s.spec.Name, Site: site, Reject: r}
+		if r.Seq != 0 {
+			s.settle(ctx, r.Seq)
+		}
+	}
+	s.m.rejects.WithLabelValues(s.spec.Name).Add(float64(len(rejects)))
+	if err := s.dl.Add(letters...); err != nil {
+		s.log.Warn("dead letters", "pipeline", s.spec.Name, "err", err)
+	}
+}
+
+var _ pipeline.Batcher = passBatcher{}
+
+// passBatcher is the batch stage of a pipeline without one: every batch
+// goes at once.
+type passBatcher struct{}
+
+func (passBatcher) Add(_ context.Context, b *pipeline.Batch) ([]*pipeline.Batch, error) {
+	if len(b.Changes) == 0 && len(b.Rejected) == 0 {
+		return nil, nil
+	}
+	return []*pipeline.Batch{b}, nil
+}
+func (passBatcher) Due() time.Time                                  { return time.Time{} }
+func (passBatcher) Cut(context.Context) ([]*pipeline.Batch, error) { return nil, nil }
+
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
+}
+
+func marshalBatch(b *pipeline.Batch) ([]byte, error) { return json.Marshal(b) }

@@ -1,0 +1,91 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// PipelineStatus is one pipeline's state, as `iotod status` shows it.
+type PipelineStatus struct {
+	Name      string             `json:"name"`
+	Direction pipeline.Direction `json:"direction"`
+	From      string             `json:"from"`
+	To        string             `json:"to"`
+	// State is starting, running, draining, drained or stopped.
+	State string `json:"state"`
+	// Connected is the transport's connection state, when it reports one.
+	Connected *bool `json:"connected,omitempty"`
+	// InFlight counts changes sent and not yet acknowledged (senders).
+	InFlight int `json:"in_flight"`
+	// Outbox is the source store's outbox (senders).
+	Outbox *pipeline.OutboxStats `json:"outbox,omitempty"`
+	// LastAck is when the far side last acknowledged a batch (senders), or
+	// when this pipeline last applied one (receivers).
+	LastAck   time.Time `json:"last_ack,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+
+	refreshed time.Time
+}
+
+// Status is the runner's state.
+type Status struct {
+	Site        string           `json:"site"`
+	Pipelines   []PipelineStatus `json:"pipelines"`
+	DeadLetters int64            `json:"dead_letters"`
+}
+
+// Connector is implemented by transports that know whether they are
+// connected.
+type Connector interface {
+	Connected() bool
+}
+
+func (s *sender) setState(state string) {
+	s.mu.Lock()
+	s.status.State = state
+	s.mu.Unlock()
+}
+
+func (s *sender) setLastError(err error) {
+	s.mu.Lock()
+	s.status.LastError = err.Error()
+	s.mu.Unlock()
+}
+
+// publishStatus refreshes the snapshot Status reads, at most every 200ms.
+func (s *sender) publishStatus() {
+	s.mu.Lock()
+	fresh := time.Since(s.status.refreshed) < 200*time.Millisecond
+	s.mu.Unlock()
+	if fresh {
+		return
+	}
+	st, err := s.spec.Store.Outbox().Stats(context.Background())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.refreshed = time.Now()
+	s.status.InFlight = s.flying
+	if err == nil {
+		s.status.Outbox = &st
+		s.m.outboxDepth.WithLabelValues(s.spec.Storage).Set(float64(st.Depth))
+		age := 0.0
+		if st.Depth > 0 && !st.Oldest.IsZero() {
+			age = time.Since(st.Oldest).Seconds()
+		}
+		s.m.outboxAge.WithLabelValues(s.spec.Storage).Set(age)
+	}
+	s.m.inFlight.WithLabelValues(s.spec.Name).Set(float64(s.flying))
+}
+
+func (s *sender) snapshot() PipelineStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	if c, ok := s.spec.Out.(Connector); ok {
+		v := c.Connected()
+		st.Connected = &v
+	}
+	return st
+}
