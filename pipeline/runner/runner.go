@@ -273,5 +273,3 @@ func newRouter(log *slog.Logger, dl *DeadLetters, m *metrics) (*message.Router, 
 	router.AddMiddleware(poison, retry.Middleware, middleware.Recoverer)
 	return router, nil
 }
-
-

@@ -309,7 +309,7 @@ func (passBatcher) Add(_ context.Context, b *pipeline.Batch) ([]*pipeline.Batch,
 	}
 	return []*pipeline.Batch{b}, nil
 }
-func (passBatcher) Due() time.Time                                  { return time.Time{} }
+func (passBatcher) Due() time.Time                                 { return time.Time{} }
 func (passBatcher) Cut(context.Context) ([]*pipeline.Batch, error) { return nil, nil }
 
 func jitter(d time.Duration) time.Duration {
