@@ -72,7 +72,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		// The cloud fans changes out to every device; a device's own
 		// changes are not sent back to it (the receiver also drops them).
 		spec.Route = func(*pipeline.Change) string { return pipeline.Broadcast }
-		spec.AckSite = ""
+		spec.AckSite, spec.FanOut = "", true
 	} else {
 		own := src.plan.Site
 		spec.Route = func(*pipeline.Change) string { return own }

@@ -28,8 +28,12 @@ type senderSpec struct {
 	// NewBatcher makes the batch stage for one target site (nil: every
 	// chunk read is a batch at once).
 	NewBatcher func() (pipeline.Batcher, error)
-	// Route names the site a change goes to.
+	// Route names the site a change is published for: on a device its own
+	// site (the cloud hears it there), on the cloud the device it goes to.
 	Route func(c *pipeline.Change) string
+	// FanOut is set on the cloud: Route names destinations, and a change
+	// is never routed back to its origin.
+	FanOut bool
 	// AckSite is the site whose acks this sender hears ("" for all).
 	AckSite     string
 	AckTimeout  time.Duration
@@ -202,8 +206,8 @@ func (s *sender) take(ctx context.Context, changes []pipeline.Change) {
 		s.pending = append(s.pending, c.Seq)
 		s.cursor = c.Seq
 		site := s.spec.Route(c)
-		if site == c.Origin {
-			s.settle(ctx, c.Seq) // never send a change back to where it came from
+		if s.spec.FanOut && site == c.Origin {
+			s.settle(ctx, c.Seq) // never send a change back to the device it came from
 			continue
 		}
 		b := bySite[site]
