@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iotod/iotod/plugins/transport/inproc"
 )
 
 // TestRunDBSmoke runs the benchmark at a tiny size so it cannot rot: it
@@ -19,6 +21,20 @@ func TestRunDBSmoke(t *testing.T) {
 	err := RunDB(context.Background(), DBOptions{Dir: t.TempDir(), Writers: 4, Duration: 200 * time.Millisecond, Runs: 1, ReadItems: 2000, Out: &out})
 	require.NoError(t, err)
 	for _, want := range []string{"P1 durable writes", "raw badger, SyncWrites", "P2 async writes", "raw badger, 1000-key", "P9 reads over 2000 items", "iotod get", "raw badger get", "iotod 100-item find", "raw badger 100-key scan", "memory per stored item"} {
+		require.Contains(t, out.String(), want)
+	}
+}
+
+// TestRunPipelineSmoke runs the pipeline benchmark at a tiny size: it
+// checks both measurements complete and print, not any figure.
+func TestRunPipelineSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	var out bytes.Buffer
+	err := RunPipeline(context.Background(), PipelineOptions{Dir: t.TempDir(), Changes: 2000, Runs: 1, Transport: inproc.NewFactory(), Out: &out})
+	require.NoError(t, err)
+	for _, want := range []string{"through the pipeline runner", "direct store-to-store copy", "framework overhead"} {
 		require.Contains(t, out.String(), want)
 	}
 }
