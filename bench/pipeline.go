@@ -35,10 +35,12 @@ type storageConfig struct{ badger.Config }
 
 func (c *storageConfig) Validate() error { return c.Config.Validate() }
 
-func (storageFactory) Kind() pipeline.Kind              { return pipeline.KindStorage }
-func (storageFactory) Type() string                     { return "badger" }
-func (storageFactory) Description() string              { return "badger (bench)" }
-func (storageFactory) NewDefaultConfig() pipeline.Config { return &storageConfig{badger.NewDefaultConfig()} }
+func (storageFactory) Kind() pipeline.Kind { return pipeline.KindStorage }
+func (storageFactory) Type() string        { return "badger" }
+func (storageFactory) Description() string { return "badger (bench)" }
+func (storageFactory) NewDefaultConfig() pipeline.Config {
+	return &storageConfig{badger.NewDefaultConfig()}
+}
 func (storageFactory) Create(ctx context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
 	return badger.Open(ctx, cfg.(*storageConfig).Config, set.Logger)
 }
@@ -122,7 +124,7 @@ func runnerDrain(ctx context.Context, sch *schema.Schema, base string, o Pipelin
 		stages = o.Stages()
 	}
 	plan := runner.Plan{Site: "bench", Schema: sch,
-		Storage: map[string]runner.StoragePlan{"local": storagePlan(devDir, schema.SideDevice, "bench"), "cloud": storagePlan(cloudDir, schema.SideCloud, "cloud")},
+		Storage:    map[string]runner.StoragePlan{"local": storagePlan(devDir, schema.SideDevice, "bench"), "cloud": storagePlan(cloudDir, schema.SideCloud, "cloud")},
 		Transports: map[string]runner.ComponentPlan{"bus": {ID: pipeline.ID{Type: o.Transport.Type()}, Factory: o.Transport, Config: o.Transport.NewDefaultConfig()}},
 		Pipelines: []runner.PipelinePlan{
 			{Name: "up", From: runner.Ref{Kind: pipeline.KindStorage, Name: "local"}, To: runner.Ref{Kind: pipeline.KindTransport, Name: "bus"}, Direction: pipeline.Up, Stages: stages},
