@@ -205,6 +205,9 @@ func testTransportConcurrentPublishers(c *transportCase) {
 		})
 	}
 
+	// Publishers log errors, so they must be done before the test ends.
+	defer wg.Wait()
+
 	next := make([]int, publishers) // next message number expected per publisher
 	for range publishers * each {
 		m := r.next()
@@ -216,6 +219,5 @@ func testTransportConcurrentPublishers(c *transportCase) {
 		next[p]++
 		m.Ack()
 	}
-	wg.Wait()
 	r.none()
 }
