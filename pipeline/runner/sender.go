@@ -41,6 +41,11 @@ type senderSpec struct {
 	Chunk       int
 }
 
+// maxFlights bounds the batches awaiting acks, so a transport that holds
+// a bounded number of unacked messages per subscriber never fills up with
+// batches while the acks wait behind them.
+const maxFlights = 64
+
 type namedStage struct {
 	name  string
 	stage pipeline.Stage
@@ -173,7 +178,7 @@ func (s *sender) run(ctx context.Context, acks <-chan *message.Message) {
 
 // fill reads the outbox while there is room in flight.
 func (s *sender) fill(ctx context.Context) {
-	for s.flying+s.held() < s.spec.MaxInFlight {
+	for s.flying+s.held() < s.spec.MaxInFlight && len(s.flights) < maxFlights {
 		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.spec.Chunk)
 		if err != nil {
 			s.log.Warn("outbox read failed", "pipeline", s.spec.Name, "err", err)
