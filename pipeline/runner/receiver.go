@@ -122,10 +122,10 @@ func (r *receiver) handle(msg *message.Message) error {
 		}
 	}
 	r.fire(ctx, applied)
+	r.recordRejects(site, b.ID, ack.Rejected)
 	if err := r.ack(ctx, site, ack); err != nil {
 		return err
 	}
-	r.recordRejects(site, b.ID, ack.Rejected)
 	r.m.changesOut.WithLabelValues(r.spec.Name).Add(float64(len(applied)))
 	r.mu.Lock()
 	r.status.LastAck = time.Now()
