@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
 )
 
 // StageCase is one batch through a stage and what must come out of it.
@@ -15,7 +16,9 @@ type StageCase struct {
 	Name string
 	// Direction is the pipeline's direction, given by Bind; default up.
 	Direction pipeline.Direction
-	Changes   []pipeline.Change
+	// Schema, if set, replaces StageSchema for this case.
+	Schema  *schema.Schema
+	Changes []pipeline.Change
 	// Pass lists the Seqs of the changes that must pass, in order; every
 	// other change must be rejected.
 	Pass []uint64
@@ -37,9 +40,9 @@ type StageCase struct {
 //   - return an error wrapping the context's when given a done context.
 func TestStage(t *testing.T, f pipeline.Factory, cfg pipeline.Config, cases ...StageCase) {
 	t.Run("Factory", func(t *testing.T) { testFactory(t, f) })
-	newStage := func(t *testing.T, dir pipeline.Direction) pipeline.Stage {
+	newStage := func(t *testing.T, dir pipeline.Direction, sc ...*schema.Schema) pipeline.Stage {
 		t.Helper()
-		s := createStage[pipeline.Stage](t, f, cfg)
+		s := createStage[pipeline.Stage](t, f, cfg, sc...)
 		bindStage(t, s, dir)
 		return s
 	}
@@ -100,7 +103,7 @@ func TestStage(t *testing.T, f pipeline.Factory, cfg pipeline.Config, cases ...S
 				dir = pipeline.Up
 			}
 			in := &pipeline.Batch{V: pipeline.ProtocolVersion, ID: "case", Changes: slices.Clone(tc.Changes)}
-			out, err := newStage(t, dir).Process(t.Context(), in)
+			out, err := newStage(t, dir, tc.Schema).Process(t.Context(), in)
 			if err != nil {
 				t.Fatalf("Process: %v", err)
 			}

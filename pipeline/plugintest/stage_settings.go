@@ -92,8 +92,8 @@ func NewStageSettings(t testing.TB, f pipeline.Factory) pipeline.Settings {
 }
 
 // createStage makes a component of f with cfg (nil: the default config)
-// and checks it has type T.
-func createStage[T any](t *testing.T, f pipeline.Factory, cfg pipeline.Config) T {
+// and checks it has type T. A non-nil sc replaces StageSchema.
+func createStage[T any](t *testing.T, f pipeline.Factory, cfg pipeline.Config, sc ...*schema.Schema) T {
 	t.Helper()
 	if cfg == nil {
 		cfg = f.NewDefaultConfig()
@@ -101,7 +101,11 @@ func createStage[T any](t *testing.T, f pipeline.Factory, cfg pipeline.Config) T
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config does not validate: %v", err)
 	}
-	c, err := f.Create(t.Context(), NewStageSettings(t, f), cfg)
+	set := NewStageSettings(t, f)
+	if len(sc) > 0 && sc[0] != nil {
+		set.Schema = sc[0]
+	}
+	c, err := f.Create(t.Context(), set, cfg)
 	if err != nil {
 		t.Fatalf("create %s/%s: %v", f.Kind(), f.Type(), err)
 	}
@@ -184,12 +188,12 @@ func stageMixedChanges() []pipeline.Change {
 	for i := range 3 {
 		id := fmt.Sprint(i)
 		add("Reading", pipeline.OpCreate, "reading#d1", "reading#"+id,
-			fmt.Sprintf(`{"pk":"reading#d1","sk":"reading#%s","deviceId":"d1","seq":%s,"temp":21.5}`, id, id))
-		add("Command", pipeline.OpUpsert, "command#"+id, "command#", fmt.Sprintf(`{"id":%q,"cmd":"reboot"}`, id))
-		add("Store", pipeline.OpUpdate, "store#"+id, "store#", fmt.Sprintf(`{"key":%q,"value":"v"}`, id))
-		add("SyncState", pipeline.OpUpsert, "syncstate#", "syncstate#", `{"cursor":1}`)
-		add("Broadcast", pipeline.OpCreate, "broadcast#"+id, "broadcast#", fmt.Sprintf(`{"id":%q}`, id))
-		add("Note", pipeline.OpCreate, "note#"+id, "note#", fmt.Sprintf(`{"id":%q}`, id))
+			fmt.Sprintf(`{"_type":"Reading","pk":"reading#d1","sk":"reading#%s","deviceId":"d1","seq":%s,"temp":21.5}`, id, id))
+		add("Command", pipeline.OpUpsert, "command#"+id, "command#", fmt.Sprintf(`{"_type":"Command","id":%q,"cmd":"reboot"}`, id))
+		add("Store", pipeline.OpUpdate, "store#"+id, "store#", fmt.Sprintf(`{"_type":"Store","key":%q,"value":"v"}`, id))
+		add("SyncState", pipeline.OpUpsert, "syncstate#", "syncstate#", `{"_type":"SyncState","cursor":1}`)
+		add("Broadcast", pipeline.OpCreate, "broadcast#"+id, "broadcast#", fmt.Sprintf(`{"_type":"Broadcast","id":%q}`, id))
+		add("Note", pipeline.OpCreate, "note#"+id, "note#", fmt.Sprintf(`{"_type":"Note","id":%q}`, id))
 		add("Store", pipeline.OpRemove, "store#x"+id, "store#", "")
 		add("Reading", pipeline.OpRemove, "reading#d1", "reading#x"+id, "")
 	}
@@ -197,6 +201,6 @@ func stageMixedChanges() []pipeline.Change {
 	add("Reading", pipeline.OpCreate, "reading#d2", "reading#1", `{"deviceId":"d2"}`)
 	add("Store", pipeline.OpCreate, "store#broken", "store#", `{"key":`)
 	add("Nobody", pipeline.OpCreate, "nobody#1", "nobody#", `{"id":"1"}`)
-	add("Store", pipeline.OpUpsert, "store#last", "store#", `{"key":"last"}`)
+	add("Store", pipeline.OpUpsert, "store#last", "store#", `{"_type":"Store","key":"last"}`)
 	return out
 }
