@@ -76,6 +76,8 @@ func (e *Error) Unwrap() error {
 		return pipeline.ErrTooLarge
 	case CodeUnavailable:
 		return pipeline.ErrClosed
+	case CodeTimeout:
+		return context.DeadlineExceeded
 	}
 	return nil
 }
@@ -165,6 +167,11 @@ func (c *Client) modelOp(ctx context.Context, op, model string, props db.Item, p
 // do sends body as JSON and decodes the response into out, numbers as
 // json.Number.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doWith(ctx, c.http, method, path, body, out)
+}
+
+// doWith is do over hc, for calls that need their own timeout.
+func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -181,7 +188,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the iotod API (is iotod run started?): %w", err)
 	}

@@ -86,7 +86,7 @@ func TestMatchLine(t *testing.T) {
 }
 
 // TestDocExamples runs every ```sh block of docs/http-api.md with bash
-// against a started server, in order: each must exit 0 and print the
+// against a started server with pipelines, in order: each must exit 0 and print the
 // lines its "# =>" comments show.
 func TestDocExamples(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
@@ -94,7 +94,11 @@ func TestDocExamples(t *testing.T) {
 		require.NoError(t, err, "the doc examples need %s", tool)
 	}
 	ctx := context.Background()
-	srv, err := api.NewServer(api.Options{DB: openDB(t), Site: "demo-device"})
+	// A device store replicating up to a cloud store over inproc, so the
+	// pipeline endpoints have something to show.
+	plan, _ := testPlan(t, "demo-device", true)
+	r := startRunner(t, plan)
+	srv, err := api.NewServer(api.Options{DB: r.DB("local"), Pipelines: r, Site: "demo-device"})
 	require.NoError(t, err)
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	require.NoError(t, srv.Start(ctx, "127.0.0.1:0", sock))

@@ -46,6 +46,7 @@ func (s *Server) routes() {
 	}
 	s.mux.HandleFunc("POST /v1/batch", s.batch)
 	s.mux.HandleFunc("POST /v1/transact", s.transact)
+	s.pipelineRoutes()
 	s.mux.HandleFunc("/", s.noRoute)
 }
 

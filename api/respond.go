@@ -23,6 +23,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeForbidden        = "forbidden"
 	CodeUnavailable      = "unavailable"
+	CodeTimeout          = "timeout"
 	CodeInternal         = "internal"
 )
 

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/iotod/iotod/pipeline/runner"
 )
 
 // DefaultMaxBodyBytes caps request bodies unless Options say otherwise.
@@ -27,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Pipelines serve /v1/sync, /v1/status, /v1/deadletters and /metrics;
+	// nil when none are configured.
+	Pipelines Pipelines
 
 	_ struct{}
 }
@@ -34,6 +39,7 @@ type Options struct {
 // Server is the HTTP/JSON API server.
 type Server struct {
 	db      Database
+	pipes   Pipelines
 	site    string
 	log     *slog.Logger
 	maxBody int64
@@ -50,7 +56,10 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DB == nil {
 		return nil, errors.New("api: Options.DB is required")
 	}
-	s := &Server{db: opts.DB, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	s := &Server{db: opts.DB, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	if r, ok := s.pipes.(*runner.Runner); ok && r == nil {
+		s.pipes = nil // a nil *Runner in the interface means none
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
