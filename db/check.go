@@ -13,12 +13,32 @@ import (
 // field and the version), each of the right type and within its enum,
 // regex and nested schema, the required ones present, and the type field
 // naming the model. Errors wrap pipeline.ErrInvalid and name the attribute.
+// For many items, build a Checker once instead.
 func CheckItem(s *schema.Schema, model string, item map[string]any) error {
-	sm, ok := s.Models[model]
+	return NewChecker(s).Check(model, item)
+}
+
+// Checker validates whole items against a schema whose models it compiled
+// once. It is safe for concurrent use.
+type Checker struct {
+	models map[string]*model
+}
+
+// NewChecker compiles every model of s.
+func NewChecker(s *schema.Schema) *Checker {
+	c := &Checker{models: make(map[string]*model, len(s.Models))}
+	for name, sm := range s.Models {
+		c.models[name] = compileModel(s, sm, schema.SideDevice)
+	}
+	return c
+}
+
+// Check is CheckItem with the compiled models.
+func (c *Checker) Check(model string, item map[string]any) error {
+	m, ok := c.models[model]
 	if !ok {
 		return fmt.Errorf("%w: unknown model %q", pipeline.ErrNotFound, model)
 	}
-	m := compileModel(s, sm, schema.SideDevice)
 	return m.check(item)
 }
 

@@ -28,13 +28,18 @@ type Stage struct {
 	cfg    Config
 	id     pipeline.ID
 	schema *schema.Schema
+	check  *db.Checker
 	dir    pipeline.Direction
 }
 
 // New returns a policy stage over set.Schema (which must not be nil).
 // Until Bind, it works in cfg.Direction, if set.
 func New(cfg Config, set pipeline.Settings) *Stage {
-	return &Stage{cfg: cfg, id: set.ID, schema: set.Schema, dir: cfg.Direction}
+	st := &Stage{cfg: cfg, id: set.ID, schema: set.Schema, dir: cfg.Direction}
+	if set.Schema != nil {
+		st.check = db.NewChecker(set.Schema)
+	}
+	return st
 }
 
 // Bind takes the pipeline's direction; a configured direction must match it.
@@ -119,7 +124,7 @@ func (s *Stage) verdict(c *pipeline.Change) string {
 	if err != nil {
 		return "malformed item: " + err.Error()
 	}
-	if err := db.CheckItem(s.schema, c.Model, item); err != nil {
+	if err := s.check.Check(c.Model, item); err != nil {
 		return err.Error()
 	}
 	return ""
