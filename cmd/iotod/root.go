@@ -17,6 +17,6 @@ storage, crash-safe) and serves it over a local HTTP/JSON API.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", defaultConfig, "config file")
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDBCmd(), newBenchCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newDBCmd(), newStatusCmd(), newSyncCmd(), newBenchCmd())
 	return root
 }
