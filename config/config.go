@@ -1,42 +1,142 @@
 // Package config loads and checks pipelines.yaml, the file that says how an
-// iotod process runs: its site, schema, storage and local API.
+// iotod process runs: its site, schema, storage, transports, pipelines and
+// local API. Plugin keys are decoded into each plugin's own typed config,
+// found in a pipeline.Registry, so a loaded Config is ready to run.
 package config
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
+	"time"
+
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
 )
 
-// Config is the content of pipelines.yaml. Load returns it with defaults
-// applied and every relative path resolved against the file's folder.
+// Config is a checked pipelines.yaml (or several files merged). Load
+// returns it with defaults applied, every plugin config decoded and
+// validated, and the schema path resolved.
 type Config struct {
-	// Site is this site's id: it names the origin of versions and the
-	// replication topics. Required.
-	Site string `yaml:"site"`
-	// Schema is the path of the OneTable schema (JSON, JSON5 or YAML).
-	// Required.
-	Schema string `yaml:"schema"`
-	// Storage maps a storage name to its config. A device uses the one named
-	// "local", or the only one.
-	Storage map[string]*StorageConfig `yaml:"storage"`
+	// Site is this process's site id: it names the origin of versions and
+	// the replication topics.
+	Site string
+	// Schema is the absolute path of the OneTable schema file.
+	Schema string
+	// Storage maps a storage name to its entry.
+	Storage map[string]*StorageConfig
+	// Transports maps a transport name to its entry.
+	Transports map[string]*TransportConfig
+	// Pipelines maps a pipeline name to its checked wiring.
+	Pipelines map[string]*PipelineConfig
 	// API is the local HTTP/JSON API.
-	API APIConfig `yaml:"api"`
+	API APIConfig
 
-	// File is the config file's path as given to Load; set by Load.
-	File string `yaml:"-"`
+	// Files are the config files as given to Load, in merge order.
+	Files []string
+	// Dir is the absolute folder of the first file: relative paths in
+	// every file (schema, api.socket, plugin paths) resolve against it.
+	Dir string
 
 	_ struct{}
 }
+
+// StorageConfig is one entry of `storage`: the framework's keys and the
+// plugin's decoded, validated config.
+type StorageConfig struct {
+	Name string
+	Type string
+	// Side is where the storage serves: schema.SideDevice (default) or
+	// schema.SideCloud. It sets the direction of the pipelines touching it.
+	Side schema.Side
+	// Site is the site the storage writes as; default the top-level site.
+	Site    string
+	Factory pipeline.Factory
+	Config  pipeline.Config
+
+	_ struct{}
+}
+
+// ID returns the storage's component id, type/name.
+func (s *StorageConfig) ID() pipeline.ID { return pipeline.ID{Type: s.Type, Name: s.Name} }
+
+// TransportConfig is one entry of `transports`.
+type TransportConfig struct {
+	Name    string
+	Type    string
+	Factory pipeline.Factory
+	Config  pipeline.Config
+
+	_ struct{}
+}
+
+// ID returns the transport's component id, type/name.
+func (t *TransportConfig) ID() pipeline.ID { return pipeline.ID{Type: t.Type, Name: t.Name} }
+
+// PipelineConfig is one checked pipeline: from a storage to a transport,
+// or from a transport to a storage.
+type PipelineConfig struct {
+	Name     string
+	From, To Ref
+	// Direction is up (device to cloud) or down: set in the file, or
+	// derived from the side of the pipeline's storage.
+	Direction pipeline.Direction
+	// Side is where the pipeline runs: the side of its storage.
+	Side schema.Side
+	// AckTimeout is how long a sender waits for an ack before resending.
+	AckTimeout time.Duration
+	Stages     []ComponentConfig
+	Triggers   []ComponentConfig
+
+	_ struct{}
+}
+
+// Storage returns the name of the pipeline's storage end.
+func (p *PipelineConfig) Storage() string {
+	if p.From.Kind == pipeline.KindStorage {
+		return p.From.Name
+	}
+	return p.To.Name
+}
+
+// Transport returns the name of the pipeline's transport end.
+func (p *PipelineConfig) Transport() string {
+	if p.From.Kind == pipeline.KindTransport {
+		return p.From.Name
+	}
+	return p.To.Name
+}
+
+// Sends reports whether the pipeline reads a storage's outbox and sends
+// on a transport (else it receives and applies into a storage).
+func (p *PipelineConfig) Sends() bool { return p.From.Kind == pipeline.KindStorage }
+
+// ComponentConfig is one stage or trigger of a pipeline.
+type ComponentConfig struct {
+	ID      pipeline.ID
+	Factory pipeline.Factory
+	Config  pipeline.Config
+
+	_ struct{}
+}
+
+// Ref names a storage or a transport: "storage/local", "transport/bus".
+type Ref struct {
+	Kind pipeline.Kind
+	Name string
+}
+
+func (r Ref) String() string { return fmt.Sprintf("%s/%s", r.Kind, r.Name) }
 
 // APIConfig says where the local HTTP/JSON API listens. It has no
 // authentication, so it listens only on loopback or on a unix socket.
 type APIConfig struct {
 	// Listen is a loopback host:port; default 127.0.0.1:7400. An empty
 	// string turns TCP off (then Socket is required).
-	Listen string `yaml:"listen"`
-	// Socket is an optional unix socket path, relative to the config file's
+	Listen string `yaml:"listen" desc:"loopback host:port of the local API; empty turns TCP off"`
+	// Socket is an optional unix socket path, relative to the config
 	// folder; the socket is made readable and writable by its owner only.
-	Socket string `yaml:"socket"`
+	Socket string `yaml:"socket" desc:"optional unix socket for the same API, mode 0600"`
 
 	_ struct{}
 }
@@ -44,23 +144,36 @@ type APIConfig struct {
 // DefaultListen is the API's default address.
 const DefaultListen = "127.0.0.1:7400"
 
-// NewDefaultConfig returns a Config holding every default.
-func NewDefaultConfig() *Config {
-	return &Config{API: APIConfig{Listen: DefaultListen}}
+// DefaultAckTimeout is the default of a pipeline's ack_timeout.
+const DefaultAckTimeout = 10 * time.Second
+
+// newDefaultConfig returns a Config holding every default.
+func newDefaultConfig() *Config {
+	return &Config{
+		API:        APIConfig{Listen: DefaultListen},
+		Storage:    map[string]*StorageConfig{},
+		Transports: map[string]*TransportConfig{},
+		Pipelines:  map[string]*PipelineConfig{},
+	}
 }
 
-// LocalStorage returns the storage a device uses: the one named "local", or
-// the only one. ok is false when there is none such.
+// LocalStorage returns the storage the device database (and its API)
+// uses: the one named "local", or the only device-side one. ok is false
+// when there is none such.
 func (c *Config) LocalStorage() (name string, s *StorageConfig, ok bool) {
 	if s, ok := c.Storage["local"]; ok {
 		return "local", s, true
 	}
-	if len(c.Storage) == 1 {
-		for name, s := range c.Storage {
-			return name, s, true
+	for n, st := range c.Storage {
+		if st.Side != schema.SideDevice {
+			continue
 		}
+		if ok {
+			return "", nil, false
+		}
+		name, s, ok = n, st, true
 	}
-	return "", nil, false
+	return name, s, ok
 }
 
 // resolve makes path relative to dir, unless it is absolute or empty.

@@ -1,112 +1,187 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
-	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/iotod/iotod/pipeline"
 )
 
-// Load reads the config file at path, expanding ${VAR} and ${VAR:-default}
-// from the environment. A config with problems returns Errors listing every
-// one; a file that cannot be read returns that error.
-func Load(path string) (*Config, error) {
-	return LoadWith(path, os.LookupEnv)
+// Load reads the config files at paths, later files overriding earlier
+// ones, expanding ${VAR} and ${VAR:-default} from the environment, and
+// decodes every plugin's keys into the config of its factory in reg. A
+// config with problems returns Errors listing every one (each matches
+// pipeline.ErrInvalid); a file that cannot be read returns that error.
+func Load(reg *pipeline.Registry, paths ...string) (*Config, error) {
+	return LoadWith(reg, os.LookupEnv, paths...)
 }
 
 // LoadWith is Load with variables taken from env.
-func LoadWith(path string, env Lookup) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+func LoadWith(reg *pipeline.Registry, env Lookup, paths ...string) (*Config, error) {
+	if reg == nil {
+		return nil, errors.New("load config: no plugin registry")
 	}
-	dir, err := filepath.Abs(filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+	if len(paths) == 0 {
+		return nil, errors.New("load config: no file given")
 	}
-	cfg, errs := parse(data, path, dir, env)
-	if len(errs) > 0 {
-		return nil, errs
+	dir, err := filepath.Abs(filepath.Dir(paths[0]))
+	if err != nil {
+		return nil, fmt.Errorf("load config %s: %w", paths[0], err)
+	}
+	l := &loader{reg: reg, env: env, files: paths, dir: dir,
+		origin: map[*yaml.Node]string{}, lines: map[string]pos{}, failed: map[string]bool{}}
+	var root *yaml.Node
+	unreadable := false
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		n := l.parseFile(data, path)
+		if n == nil {
+			// Checking the others without this file would only report
+			// what it should have set.
+			unreadable = true
+			continue
+		}
+		root = merge(root, n)
+	}
+	var cfg *Config
+	if !unreadable {
+		cfg = l.build(root)
+	}
+	if len(l.errs) > 0 {
+		l.sortErrors()
+		return nil, l.errs
 	}
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parse decodes and checks data, the content of file, resolving relative
-// paths against dir.
-func parse(data []byte, file, dir string, env Lookup) (*Config, Errors) {
-	var root, extra yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: file, Msg: "the file is empty"}}
-		}
-		e := &Error{File: file, Msg: err.Error()}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
-		}
-		return nil, Errors{e}
-	}
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, Errors{{File: file, Line: extra.Line, Msg: "the file must hold one YAML document"}}
-	}
-	c := &checker{file: file, env: env, lines: map[string]int{}, failed: map[string]bool{}}
-	c.expandScalars(&root, "")
-	c.check(&root, reflect.TypeFor[Config](), "")
-
-	cfg := NewDefaultConfig()
-	// Problems in the tree were reported above: decode what can be, to
-	// report the remaining problems too.
-	_ = root.Decode(cfg)
-	decodeStorage(&root, cfg)
-	cfg.File = file
-	cfg.Schema = resolve(dir, cfg.Schema)
-	cfg.API.Socket = resolve(dir, cfg.API.Socket)
-	for _, s := range cfg.Storage {
-		s.Badger.Path = resolve(dir, s.Badger.Path)
-	}
-	v := &validator{checker: c}
-	v.validate(cfg)
-	slices.SortStableFunc(c.errs, func(a, b *Error) int { return a.Line - b.Line })
-	return cfg, c.errs
+// loader holds the state of one Load.
+type loader struct {
+	reg   *pipeline.Registry
+	env   Lookup
+	files []string
+	dir   string
+	// current is the file being parsed.
+	current string
+	// origin is the file each node of the merged tree came from.
+	origin map[*yaml.Node]string
+	// lines is where each key path was written.
+	lines map[string]pos
+	// failed holds the paths already reported: one mistake is one error.
+	failed map[string]bool
+	errs   Errors
+	// schemaText is the schema path as written.
+	schemaText string
 }
 
-// decodeStorage decodes each storage entry over its defaults (decoding the
-// whole map would start each entry from zero).
-func decodeStorage(root *yaml.Node, cfg *Config) {
-	n := mappingValue(root.Content[0], "storage")
-	if n == nil || n.Kind != yaml.MappingNode {
+// sortErrors orders the errors by file (in merge order), then line.
+func (l *loader) sortErrors() {
+	slices.SortStableFunc(l.errs, func(a, b *Error) int {
+		if fa, fb := slices.Index(l.files, a.File), slices.Index(l.files, b.File); fa != fb {
+			return fa - fb
+		}
+		return a.Line - b.Line
+	})
+}
+
+// The top-level keys, in the order they are decoded.
+var topKeys = []string{"site", "schema", "api", "storage", "transports", "pipelines"}
+
+var stringType = reflect.TypeFor[string]()
+
+// build decodes and checks the merged tree.
+func (l *loader) build(root *yaml.Node) *Config {
+	cfg := newDefaultConfig()
+	cfg.Files = l.files
+	cfg.Dir = l.dir
+	l.lines[""] = l.pos(root)
+	l.checkMapping(root, "", func(key string) reflect.Type {
+		if slices.Contains(topKeys, key) {
+			return handledType
+		}
+		return nil
+	}, slices.Sorted(slices.Values(topKeys)))
+	if root.Kind != yaml.MappingNode {
+		return cfg
+	}
+	cfg.Site = l.str(mappingValue(root, "site"), "site")
+	l.schemaText = l.str(mappingValue(root, "schema"), "schema")
+	cfg.Schema = resolve(l.dir, l.schemaText)
+	if n := mappingValue(root, "api"); n != nil {
+		l.decode(n, "api", &cfg.API)
+		cfg.API.Socket = resolve(l.dir, cfg.API.Socket)
+	}
+	l.entries(mappingValue(root, "storage"), "storage", func(name string, n *yaml.Node, path string) {
+		if s := l.storageEntry(name, n, path, cfg.Site); s != nil {
+			cfg.Storage[name] = s
+		}
+	})
+	l.entries(mappingValue(root, "transports"), "transports", func(name string, n *yaml.Node, path string) {
+		if t := l.transportEntry(name, n, path); t != nil {
+			cfg.Transports[name] = t
+		}
+	})
+	l.entries(mappingValue(root, "pipelines"), "pipelines", func(name string, n *yaml.Node, path string) {
+		if p := l.pipelineEntry(name, n, path); p != nil {
+			cfg.Pipelines[name] = p
+		}
+	})
+	l.validate(cfg)
+	return cfg
+}
+
+// str checks that n is a single value and returns it ("" when absent or
+// faulty).
+func (l *loader) str(n *yaml.Node, path string) string {
+	if isNull(n) {
+		return ""
+	}
+	l.check(n, stringType, path)
+	if l.failed[path] {
+		return ""
+	}
+	return n.Value
+}
+
+// decode checks n against out's type and decodes what is right into out,
+// over the values out already holds.
+func (l *loader) decode(n *yaml.Node, path string, out any) {
+	l.check(n, reflect.TypeOf(out), path)
+	if isNull(n) || l.failed[path] {
 		return
 	}
-	if cfg.Storage == nil {
-		cfg.Storage = map[string]*StorageConfig{}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		s := newDefaultStorageConfig()
-		_ = n.Content[i+1].Decode(s)
-		cfg.Storage[n.Content[i].Value] = s
+	if err := l.pruned(n, path).Decode(out); err != nil {
+		l.failNode(n, path, "%v", err)
 	}
 }
 
-// mappingValue returns the value of key in mapping n, or nil.
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
+// entries calls fn for each name: value pair of the mapping n at path.
+func (l *loader) entries(n *yaml.Node, path string, fn func(name string, v *yaml.Node, path string)) {
+	if isNull(n) {
+		return
+	}
+	l.checkMapping(n, path, func(string) reflect.Type { return handledType }, nil)
 	if n.Kind != yaml.MappingNode {
-		return nil
+		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			continue
 		}
+		p := join(path, k.Value)
+		if !componentName.MatchString(k.Value) {
+			l.failNode(k, p, "the name must match %s", componentName)
+			continue
+		}
+		fn(k.Value, n.Content[i+1], p)
 	}
-	return nil
 }

@@ -13,57 +13,58 @@ import (
 
 // yaml.v3 offers strict decoding (KnownFields) only on a Decoder reading
 // text, not on a yaml.Node, and variables are expanded on the node tree (so
-// a value can never change the document's structure). The checker below
-// therefore walks the expanded tree against the Go types itself: it rejects
-// unknown keys, duplicate keys and values of the wrong kind, and reports each
-// with its line and key path, all of them rather than the first.
+// a value can never change the document's structure). The loader therefore
+// walks the merged tree against the Go types itself: it rejects unknown
+// keys and values of the wrong kind, and reports each with its file, line
+// and key path, all of them rather than the first. What passes is then
+// decoded by yaml.v3, with the faulty values left out (see pruned).
 
 var (
 	unmarshalerType     = reflect.TypeFor[yaml.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 	durationType        = reflect.TypeFor[time.Duration]()
+	// handledType marks a key whose value the caller checks itself.
+	handledType = reflect.TypeFor[yaml.Node]()
 )
 
-// checker walks a node tree, expanding variables and recording the line of
-// every key path.
-type checker struct {
-	file  string
-	env   Lookup
-	errs  Errors
-	lines map[string]int
-	// failed holds the paths already reported: one mistake is one error.
-	failed map[string]bool
+// pos is where a value was written.
+type pos struct {
+	file string
+	line int
 }
 
-func (c *checker) fail(line int, path, format string, args ...any) {
-	if path != "" && c.failed[path] {
+func (l *loader) pos(n *yaml.Node) pos { return pos{file: l.origin[n], line: n.Line} }
+
+// failAt records a problem at p. One path gets one error: the first.
+func (l *loader) failAt(p pos, path, format string, args ...any) {
+	if path != "" && l.failed[path] {
 		return
 	}
-	c.failed[path] = true
-	c.errs = append(c.errs, &Error{File: c.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	l.failed[path] = true
+	l.errs = append(l.errs, &Error{File: p.file, Line: p.line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) failNode(n *yaml.Node, path, format string, args ...any) {
+	l.failAt(l.pos(n), path, format, args...)
 }
 
 // expandScalars replaces variables in every scalar value of n (not in keys).
 // An expanded plain scalar loses its resolved tag, so "${PORT}" can become a
 // number.
-func (c *checker) expandScalars(n *yaml.Node, path string) {
+func (l *loader) expandScalars(n *yaml.Node, path string) {
 	switch n.Kind {
-	case yaml.DocumentNode, yaml.SequenceNode:
+	case yaml.SequenceNode:
 		for i, child := range n.Content {
-			p := path
-			if n.Kind == yaml.SequenceNode {
-				p = fmt.Sprintf("%s[%d]", path, i)
-			}
-			c.expandScalars(child, p)
+			l.expandScalars(child, fmt.Sprintf("%s[%d]", path, i))
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			c.expandScalars(n.Content[i+1], join(path, n.Content[i].Value))
+			l.expandScalars(n.Content[i+1], join(path, n.Content[i].Value))
 		}
 	case yaml.ScalarNode:
-		v, err := expand(n.Value, c.env)
+		v, err := expand(n.Value, l.env)
 		if err != nil {
-			c.fail(n.Line, path, "%v", err)
+			l.failNode(n, path, "%v", err)
 			return
 		}
 		if v != n.Value {
@@ -75,111 +76,126 @@ func (c *checker) expandScalars(n *yaml.Node, path string) {
 	}
 }
 
+// isNull reports whether n is absent or an explicit null.
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
 // check reports where n does not fit type t.
-func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
-	if n.Kind == yaml.DocumentNode {
-		if len(n.Content) > 0 {
-			c.check(n.Content[0], t, path)
+func (l *loader) check(n *yaml.Node, t reflect.Type, path string) {
+	if t == handledType || isNull(n) {
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		l.decodeLeaf(n, t, path)
+		return
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		if l.wantKind(n, yaml.ScalarNode, path) {
+			l.decodeLeaf(n, t, path)
 		}
-		return
-	}
-	if n.Kind == yaml.AliasNode {
-		c.check(n.Alias, t, path)
-		return
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType) {
-		c.decodeLeaf(n, t, path)
 		return
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		c.check(n, t.Elem(), path)
+		l.check(n, t.Elem(), path)
 	case reflect.Interface:
 	case reflect.Struct:
-		if c.wantKind(n, yaml.MappingNode, path) {
-			fields := yamlFields(t)
-			c.checkMapping(n, path, func(key string) (reflect.Type, []string) {
-				if ft, ok := fields[key]; ok {
-					return ft, nil
-				}
-				names := make([]string, 0, len(fields))
-				for name := range fields {
-					names = append(names, name)
-				}
-				slices.Sort(names)
-				return nil, names
-			}, t)
-		}
+		fields := yamlFields(t)
+		l.checkMapping(n, path, func(key string) reflect.Type { return fields[key] }, sortedKeys(fields))
 	case reflect.Map:
-		if c.wantKind(n, yaml.MappingNode, path) {
-			c.checkMapping(n, path, func(string) (reflect.Type, []string) { return t.Elem(), nil }, t)
-		}
+		l.checkMapping(n, path, func(string) reflect.Type { return t.Elem() }, nil)
 	case reflect.Slice, reflect.Array:
-		if c.wantKind(n, yaml.SequenceNode, path) {
+		if l.wantKind(n, yaml.SequenceNode, path) {
 			for i, child := range n.Content {
-				c.check(child, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+				l.check(child, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
 	default:
-		if c.wantKind(n, yaml.ScalarNode, path) {
-			c.decodeLeaf(n, t, path)
+		if l.wantKind(n, yaml.ScalarNode, path) {
+			l.decodeLeaf(n, t, path)
 		}
 	}
 }
 
-// checkMapping checks each key of mapping n: field returns the value type
-// of a key, or nil and the known keys when the key is unknown.
-func (c *checker) checkMapping(n *yaml.Node, path string, field func(string) (reflect.Type, []string), self reflect.Type) {
-	if _, ok := c.lines[path]; !ok {
-		c.lines[path] = n.Line
+// checkMapping checks each key of mapping n: field returns the type of a
+// key's value, nil for an unknown key; known lists the keys for the error.
+func (l *loader) checkMapping(n *yaml.Node, path string, field func(string) reflect.Type, known []string) {
+	if !l.wantKind(n, yaml.MappingNode, path) {
+		return
 	}
-	seen := map[string]int{}
+	if _, ok := l.lines[path]; !ok {
+		l.lines[path] = l.pos(n)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			c.check(v, self, path)
+		if k.Kind != yaml.ScalarNode {
+			l.failNode(k, path, "keys must be plain strings")
 			continue
 		}
 		p := join(path, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			c.fail(k.Line, path, "keys must be plain strings")
-			continue
-		}
-		if first, dup := seen[k.Value]; dup {
-			c.fail(k.Line, p, "duplicate key (first set on line %d)", first)
-			// Drop the pair, so decoding (which stops at a duplicate) can
-			// go on to find the other problems.
-			n.Content = slices.Delete(n.Content, i, i+2)
-			i -= 2
-			continue
-		}
-		seen[k.Value] = k.Line
-		c.lines[p] = k.Line
-		ft, known := field(k.Value)
+		l.lines[p] = l.pos(k)
+		ft := field(k.Value)
 		if ft == nil {
-			c.fail(k.Line, p, "unknown key (known keys: %s)", strings.Join(known, ", "))
+			l.failNode(k, p, "unknown key (known keys: %s)", strings.Join(known, ", "))
 			continue
 		}
-		c.check(v, ft, p)
+		l.check(v, ft, p)
 	}
 }
 
-func (c *checker) wantKind(n *yaml.Node, want yaml.Kind, path string) bool {
+func (l *loader) wantKind(n *yaml.Node, want yaml.Kind, path string) bool {
 	if n.Kind == want {
 		return true
 	}
-	c.fail(n.Line, path, "want %s, got %s", kindName(want), kindName(n.Kind))
+	l.failNode(n, path, "want %s, got %s", kindName(want), kindName(n.Kind))
 	return false
 }
 
-// decodeLeaf decodes n into a fresh t to check its value.
-func (c *checker) decodeLeaf(n *yaml.Node, t reflect.Type, path string) {
-	if err := n.Decode(reflect.New(t).Interface()); err != nil {
-		c.fail(n.Line, path, "%q is not %s", n.Value, typeName(t))
+// decodeLeaf decodes n into a fresh t to check its value. The error of a
+// type's own UnmarshalYAML or UnmarshalText is reported as it is.
+func (l *loader) decodeLeaf(n *yaml.Node, t reflect.Type, path string) {
+	v := reflect.New(t)
+	if _, ok := v.Interface().(yaml.Unmarshaler); ok {
+		if err := n.Decode(v.Interface()); err != nil {
+			l.failNode(n, path, "%s", faultText(err))
+		}
+		return
 	}
+	if u, ok := v.Interface().(encoding.TextUnmarshaler); ok {
+		if err := u.UnmarshalText([]byte(n.Value)); err != nil {
+			l.failNode(n, path, "%s", faultText(err))
+		}
+		return
+	}
+	if err := n.Decode(v.Interface()); err != nil {
+		l.failNode(n, path, "%q is not %s", n.Value, typeName(t))
+	}
+}
+
+// pruned returns a copy of n (at path) without the values already found
+// faulty, so that decoding it fails on none of them and keeps their
+// defaults.
+func (l *loader) pruned(n *yaml.Node, path string) *yaml.Node {
+	cp := *n
+	cp.Content = nil
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			if !l.failed[p] {
+				cp.Content = append(cp.Content, n.Content[i], l.pruned(n.Content[i+1], p))
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if !l.failed[p] {
+				cp.Content = append(cp.Content, l.pruned(c, p))
+			}
+		}
+	}
+	return &cp
 }
 
 func typeName(t reflect.Type) string {
@@ -194,6 +210,8 @@ func typeName(t reflect.Type) string {
 		return "a non-negative integer"
 	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		return "a number"
+	case t.Kind() == reflect.String:
+		return "a string"
 	}
 	return "a valid " + t.String()
 }
@@ -235,6 +253,15 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		}
 		out[name] = f.Type
 	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
 	return out
 }
 

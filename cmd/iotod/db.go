@@ -110,8 +110,7 @@ func (f *dbFlags) client(cmd *cobra.Command) (*api.Client, error) {
 	if f.addr != "" || f.socket != "" {
 		return api.NewClient(f.addr, f.socket)
 	}
-	path, _ := cmd.Flags().GetString("config")
-	cfg, err := config.Load(path)
+	cfg, err := loadConfig(configFiles(cmd)...)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !cmd.Flag("config").Changed:
 		return api.NewClient(config.DefaultListen, "")

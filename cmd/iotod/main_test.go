@@ -237,7 +237,7 @@ api: {listen: "0.0.0.0:7400", port: 1}
 		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 		require.Len(t, lines, 4, "%s: one line per problem:\n%s", cmd, r.stderr)
 		assert.Contains(t, lines[0], cfg+":1: site: variable IOTOD_TEST_UNSET_VAR is not set")
-		assert.Contains(t, lines[1], cfg+`:4: storage.local.durability: "fast" is not one of sync, async`)
+		assert.Contains(t, lines[1], cfg+`:4: storage.local.durability: must be "sync" or "async", got "fast"`)
 		assert.Contains(t, lines[2], cfg+`:5: api.port: unknown key`)
 		assert.Contains(t, lines[3], cfg+`:5: api.listen: "0.0.0.0:7400" is not a loopback address`)
 		for _, l := range lines {
@@ -262,10 +262,15 @@ api: {listen: "0.0.0.0:7400", port: 1}
 func TestCLIValidate(t *testing.T) {
 	bin := buildIotod(t)
 	cfg := writeConfig(t, goodConfig)
+	dir := filepath.Dir(cfg)
 	r := runCLI(t, bin, "validate", "-c", cfg)
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Equal(t, cfg+": ok: site cli-test, schema "+filepath.Join(filepath.Dir(cfg), "schema.json5")+
-		" (models Account, User), storage local (badger at "+filepath.Join(filepath.Dir(cfg), "data")+")\n", r.stdout)
+	assert.Equal(t, "ok: "+cfg+"\n"+
+		"  site       cli-test\n"+
+		"  schema     "+filepath.Join(dir, "schema.json5")+" (models Account, User)\n"+
+		"  storage    local: badger, device side, site cli-test\n"+
+		"  api        http://127.0.0.1:0\n"+
+		"  api        unix:"+filepath.Join(dir, "api.sock")+"\n", r.stdout)
 
 	r = runCLI(t, bin, "validate", "-c", filepath.Join(t.TempDir(), "missing.yaml"))
 	assert.Equal(t, 1, r.code)

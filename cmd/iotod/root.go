@@ -16,7 +16,8 @@ storage, crash-safe) and serves it over a local HTTP/JSON API.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringP("config", "c", defaultConfig, "config file")
-	root.AddCommand(newRunCmd(), newValidateCmd(), newDBCmd(), newStatusCmd(), newSyncCmd(), newBenchCmd())
+	root.PersistentFlags().StringArrayP("config", "c", []string{defaultConfig},
+		"config file; repeat to merge several, later files overriding earlier ones")
+	root.AddCommand(newRunCmd(), newValidateCmd(), newPluginsCmd(), newDBCmd(), newStatusCmd(), newSyncCmd(), newBenchCmd())
 	return root
 }

@@ -7,14 +7,16 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/api"
 	"github.com/iotod/iotod/db"
-	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/pipeline"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -26,11 +28,10 @@ func newRunCmd() *cobra.Command {
 		Short: "Open the database and serve the local API until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("config")
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDaemon(ctx, stop, path, log)
+			return runDaemon(ctx, stop, configFiles(cmd), log)
 		},
 	}
 }
@@ -38,15 +39,23 @@ func newRunCmd() *cobra.Command {
 // runDaemon serves until ctx ends, then closes the server, the db and the
 // store, in that order. stop restores default signal handling, so a second
 // signal during shutdown kills the process.
-func runDaemon(ctx context.Context, stop func(), path string, log *slog.Logger) (err error) {
-	cfg, sch, err := loadChecked(path)
+func runDaemon(ctx context.Context, stop func(), paths []string, log *slog.Logger) (err error) {
+	cfg, sch, err := loadChecked(paths...)
 	if err != nil {
 		return err
 	}
-	name, sc, _ := cfg.LocalStorage()
-	store, err := badger.Open(ctx, sc.Badger, log.With("storage", name))
+	name, sc, ok := cfg.LocalStorage()
+	if !ok {
+		return fmt.Errorf("%s: no device storage to serve", strings.Join(cfg.Files, ", "))
+	}
+	made, err := sc.Factory.Create(ctx, pipeline.Settings{ID: sc.ID(), Kind: pipeline.KindStorage, Site: sc.Site,
+		Logger: log.With("storage", name), Metrics: prometheus.NewRegistry(), Schema: sch, Dir: cfg.Dir}, sc.Config)
 	if err != nil {
 		return fmt.Errorf("open storage %s: %w", name, err)
+	}
+	store, ok := made.(pipeline.Store)
+	if !ok {
+		return fmt.Errorf("open storage %s: type %s made a %T, not a store", name, sc.Type, made)
 	}
 	// Each step registers its undo; they run in reverse, with a fresh
 	// context since ctx is done by then.

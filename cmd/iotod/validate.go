@@ -2,26 +2,68 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/iotod/iotod/config"
+	"github.com/iotod/iotod/schema"
 )
 
 func newValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate",
-		Short: "Check the config and the schema it names, without opening storage",
-		Args:  cobra.NoArgs,
+		Short: "Check the config files (merged), the schema and every plugin's config, starting nothing",
+		Long: `validate loads the config files given with -c (later files override earlier ones),
+the schema they name and every plugin's config, exactly as run would, but opens no
+storage and starts nothing. It prints "ok" and what the config declares, or every
+problem with its file, line and key path, and then exits 1.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("config")
-			cfg, sch, err := loadChecked(path)
+			cfg, sch, err := loadChecked(configFiles(cmd)...)
 			if err != nil {
 				return err
 			}
-			name, st, _ := cfg.LocalStorage()
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: site %s, schema %s (models %s), storage %s (%s at %s)\n",
-				path, cfg.Site, cfg.Schema, strings.Join(sch.ModelNames, ", "), name, st.Type, st.Badger.Path)
-			return err
+			return printSummary(cmd.OutOrStdout(), cfg, sch)
 		},
 	}
+}
+
+// printSummary writes "ok" and what cfg declares, one line a component.
+func printSummary(w io.Writer, cfg *config.Config, sch *schema.Schema) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ok: %s\n", strings.Join(cfg.Files, ", "))
+	fmt.Fprintf(&b, "  site       %s\n", cfg.Site)
+	fmt.Fprintf(&b, "  schema     %s (models %s)\n", cfg.Schema, strings.Join(sch.ModelNames, ", "))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Storage)) {
+		s := cfg.Storage[name]
+		fmt.Fprintf(&b, "  storage    %s: %s, %s side, site %s\n", name, s.Type, s.Side, s.Site)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Transports)) {
+		fmt.Fprintf(&b, "  transport  %s: %s\n", name, cfg.Transports[name].Type)
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Pipelines)) {
+		p := cfg.Pipelines[name]
+		steps := []string{p.From.String()}
+		for _, s := range p.Stages {
+			steps = append(steps, s.ID.String())
+		}
+		steps = append(steps, p.To.String())
+		fmt.Fprintf(&b, "  pipeline   %s: %s (%s, on the %s side", name, strings.Join(steps, " -> "), p.Direction, p.Side)
+		for _, t := range p.Triggers {
+			fmt.Fprintf(&b, ", trigger %s", t.ID)
+		}
+		b.WriteString(")\n")
+	}
+	if cfg.API.Listen != "" {
+		fmt.Fprintf(&b, "  api        http://%s\n", cfg.API.Listen)
+	}
+	if cfg.API.Socket != "" {
+		fmt.Fprintf(&b, "  api        unix:%s\n", cfg.API.Socket)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -34,7 +34,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 
 func opener(durability string) func(t *testing.T, dir string) pipeline.Store {
 	return func(t *testing.T, dir string) pipeline.Store {
-		s, err := NewFactory().Create(t.Context(), testConfig(dir, durability), testLogger(t))
+		s, err := Open(t.Context(), testConfig(dir, durability), testLogger(t))
 		if err != nil {
 			t.Fatalf("open %s: %v", dir, err)
 		}
@@ -48,25 +48,6 @@ func TestStoreConformance(t *testing.T) {
 
 func TestStoreConformanceAsync(t *testing.T) {
 	plugintest.TestStore(t, opener(DurabilityAsync))
-}
-
-func TestFactory(t *testing.T) {
-	f := NewFactory()
-	if f.Type() != TypeName || TypeName != "badger" {
-		t.Fatalf("type %q", f.Type())
-	}
-	cfg := f.CreateDefaultConfig()
-	if _, err := f.Create(t.Context(), cfg, nil); err == nil {
-		t.Fatal("create without a path succeeded")
-	}
-	cfg.Path = t.TempDir()
-	s, err := f.Create(t.Context(), cfg, nil)
-	if err != nil {
-		t.Fatalf("create with the default config and a path: %v", err)
-	}
-	if err := s.Close(t.Context()); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // openTest opens a store on a fresh directory and closes it at the end.

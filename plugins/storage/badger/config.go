@@ -29,33 +29,33 @@ const (
 // Config is the user configuration of a badger store.
 type Config struct {
 	// Path is the directory holding the database. Required.
-	Path string `yaml:"path"`
+	Path string `yaml:"path" desc:"folder of the database, relative to the config file's folder (required)"`
 	// Durability is "sync" (default: an update returns only after its
 	// writes are on disk) or "async" (an update returns after commit
 	// without waiting for an fsync).
-	Durability string `yaml:"durability"`
+	Durability string `yaml:"durability" desc:"sync: an update returns once its writes are on disk (group commit); async: once committed, without waiting for the disk"`
 	// MemTableSize is the size in bytes of one in-memory write table and of
 	// its write-ahead log; at least 1 MiB. Default 8 MiB. It also bounds one
 	// transaction to about 15% of it.
-	MemTableSize int64 `yaml:"mem_table_size"`
+	MemTableSize int64 `yaml:"mem_table_size" desc:"bytes of one in-memory write table and its write-ahead log, at least 1 MiB; bounds one transaction to about 15% of it"`
 	// NumMemtables is how many write tables may be in memory at once,
 	// the active one and those waiting to be flushed; at least 1. Default 2.
-	NumMemtables int `yaml:"num_memtables"`
+	NumMemtables int `yaml:"num_memtables" desc:"write tables in memory at once (the active one and those being flushed), at least 1"`
 	// BlockCacheSize is the size in bytes of the cache of decompressed data
 	// blocks. Default 8 MiB. Zero disables the cache and compression.
-	BlockCacheSize int64 `yaml:"block_cache_size"`
+	BlockCacheSize int64 `yaml:"block_cache_size" desc:"bytes of the cache of decompressed data blocks; 0 disables the cache and compression"`
 	// IndexCacheSize is the size in bytes of the cache of table indexes and
 	// bloom filters. Default 4 MiB. Zero keeps every index in memory
 	// unbounded.
-	IndexCacheSize int64 `yaml:"index_cache_size"`
+	IndexCacheSize int64 `yaml:"index_cache_size" desc:"bytes of the cache of table indexes and bloom filters; 0 keeps every index in memory, unbounded"`
 	// ValueLogFileSize is the size in bytes of one value log file, which
 	// holds values too large to keep in the tables; between 1 MiB and
 	// 2 GiB - 1. Default 64 MiB.
-	ValueLogFileSize int64 `yaml:"value_log_file_size"`
+	ValueLogFileSize int64 `yaml:"value_log_file_size" desc:"bytes of one value log file (values too large for the tables), 1 MiB to 2 GiB - 1"`
 	// SweepInterval is how often expired (TTL) records are deleted. Expired
 	// records are invisible at once; the sweep reclaims their space.
 	// Default 1m.
-	SweepInterval time.Duration `yaml:"sweep_interval"`
+	SweepInterval time.Duration `yaml:"sweep_interval" desc:"how often expired (TTL) records are deleted; they are invisible at once, the sweep reclaims their space"`
 
 	_ struct{}
 }

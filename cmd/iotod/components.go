@@ -1,0 +1,26 @@
+package main
+
+import (
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/stages/batch"
+	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/plugins/transport/inproc"
+	logtrigger "github.com/iotod/iotod/plugins/triggers/log"
+)
+
+// components builds the registry of the plugins built into iotod: the one
+// place that lists them.
+func components() (*pipeline.Registry, error) {
+	return pipeline.NewRegistry(
+		// storage
+		badger.NewFactory(),
+		// transports
+		inproc.NewFactory(),
+		// stages
+		policy.NewFactory(),
+		batch.NewFactory(),
+		// triggers
+		logtrigger.NewFactory(),
+	)
+}
