@@ -11,74 +11,82 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/api"
-	"github.com/iotod/iotod/db"
-	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/runner"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
 const shutdownTimeout = 10 * time.Second
 
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{
+	var drain time.Duration
+	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Open the database and serve the local API until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
+		Short: "Open the stores, run the pipelines and serve the local API until SIGINT or SIGTERM",
+		Long: `run opens every store of the config, starts its pipelines and serves the
+local HTTP API. On SIGINT or SIGTERM it drains: the API stops taking requests,
+the pipelines stop reading their outboxes, send what they hold and wait for its
+acknowledgements (up to --drain-timeout), then everything closes. Whatever is
+not acknowledged stays in its outbox and is sent after the next start.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDaemon(ctx, stop, configFiles(cmd), log)
+			return runDaemon(ctx, stop, configFiles(cmd), drain, log)
 		},
 	}
+	cmd.Flags().DurationVar(&drain, "drain-timeout", 10*time.Second, "how long a shutdown waits for in-flight batches to be acknowledged")
+	return cmd
 }
 
-// runDaemon serves until ctx ends, then closes the server, the db and the
-// store, in that order. stop restores default signal handling, so a second
-// signal during shutdown kills the process.
-func runDaemon(ctx context.Context, stop func(), paths []string, log *slog.Logger) (err error) {
+// runDaemon serves until ctx ends, then stops the API, drains and stops
+// the pipelines and closes the stores. stop restores default signal
+// handling, so a second signal during shutdown kills the process.
+func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Duration, log *slog.Logger) (err error) {
 	cfg, sch, err := loadChecked(paths...)
 	if err != nil {
 		return err
 	}
-	name, sc, ok := cfg.LocalStorage()
+	name, _, ok := cfg.LocalStorage()
 	if !ok {
 		return fmt.Errorf("%s: no device storage to serve", strings.Join(cfg.Files, ", "))
 	}
-	made, err := sc.Factory.Create(ctx, pipeline.Settings{ID: sc.ID(), Kind: pipeline.KindStorage, Site: sc.Site,
-		Logger: log.With("storage", name), Metrics: prometheus.NewRegistry(), Schema: sch, Dir: cfg.Dir}, sc.Config)
+	run, err := runner.New(planOf(cfg, sch), runner.Options{Logger: log})
 	if err != nil {
-		return fmt.Errorf("open storage %s: %w", name, err)
+		return err
 	}
-	store, ok := made.(pipeline.Store)
-	if !ok {
-		return fmt.Errorf("open storage %s: type %s made a %T, not a store", name, sc.Type, made)
+	if err := run.Start(ctx); err != nil {
+		return err
 	}
-	// Each step registers its undo; they run in reverse, with a fresh
-	// context since ctx is done by then.
+	// Undo steps run in reverse, with fresh contexts since ctx is done.
 	var closers []func(context.Context) error
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
 		for i := len(closers) - 1; i >= 0; i-- {
+			cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+drain)
 			err = errors.Join(err, closers[i](cctx))
+			cancel()
 		}
 		if err == nil {
 			log.Info("iotod stopped")
 		}
 	}()
-	closers = append(closers, store.Close)
+	closers = append(closers, func(context.Context) error {
+		dctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		if err := run.Shutdown(dctx); err != nil {
+			log.Warn("shutdown incomplete; unacknowledged changes stay in their outboxes", "err", err)
+		}
+		return nil
+	})
 
-	d, err := db.Open(ctx, db.Options{Schema: sch, Store: store, Site: cfg.Site, Logger: log})
-	if err != nil {
-		return fmt.Errorf("open db: %w", err)
+	var pipes api.Pipelines
+	if len(cfg.Pipelines) > 0 {
+		pipes = run
 	}
-	closers = append(closers, d.Close)
-
-	srv, err := api.NewServer(api.Options{DB: d, Site: cfg.Site, Logger: log})
+	srv, err := api.NewServer(api.Options{DB: run.DB(name), Site: cfg.Site, Logger: log, Pipelines: pipes})
 	if err != nil {
 		return err
 	}
@@ -86,7 +94,7 @@ func runDaemon(ctx context.Context, stop func(), paths []string, log *slog.Logge
 		return err
 	}
 	closers = append(closers, srv.Shutdown)
-	attrs := []any{"site", cfg.Site}
+	attrs := []any{"site", cfg.Site, "pipelines", len(cfg.Pipelines)}
 	for _, a := range srv.Addrs() {
 		if a.Network() == "unix" {
 			attrs = append(attrs, "socket", a.String())
