@@ -47,4 +47,3 @@ func componentPlans(cs []config.ComponentConfig) []runner.ComponentPlan {
 	}
 	return out
 }
-
