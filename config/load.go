@@ -100,7 +100,7 @@ var stringType = reflect.TypeFor[string]()
 // build decodes and checks the merged tree.
 func (l *loader) build(root *yaml.Node) *Config {
 	cfg := newDefaultConfig()
-	cfg.Files = l.files
+	cfg.Files = slices.Clone(l.files)
 	cfg.Dir = l.dir
 	l.lines[""] = l.pos(root)
 	l.checkMapping(root, "", func(key string) reflect.Type {
