@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/bench"
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/pipeline/stages/batch"
+	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/transport/inproc"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -14,7 +20,43 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure iotod beside raw baselines run in the same process",
 	}
-	cmd.AddCommand(newBenchDBCmd())
+	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd())
+	return cmd
+}
+
+func newBenchPipelineCmd() *cobra.Command {
+	var o bench.PipelineOptions
+	var delay time.Duration
+	var count int
+	cmd := &cobra.Command{
+		Use:   "pipeline",
+		Short: "The pipeline framework's overhead per change: device -> cloud through the runner against a direct store-to-store copy",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "iotod-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			pf, bf := policy.NewFactory(), batch.NewFactory()
+			bc := bf.NewDefaultConfig().(*batch.Config)
+			bc.Delay, bc.Count = delay, count
+			o.Dir, o.Out, o.Transport = dir, cmd.OutOrStdout(), inproc.NewFactory()
+			o.Stages = func() []runner.ComponentPlan {
+				return []runner.ComponentPlan{
+					{ID: pipeline.ID{Type: pf.Type()}, Factory: pf, Config: pf.NewDefaultConfig()},
+					{ID: pipeline.ID{Type: bf.Type()}, Factory: bf, Config: bc},
+				}
+			}
+			fmt.Fprintf(o.Out, "sending pipeline: policy, batch {delay: %s, count: %d}; transport inproc\n", delay, count)
+			return bench.RunPipeline(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Changes, "changes", 100_000, "changes queued in the device outbox")
+	f.IntVar(&o.Runs, "runs", 3, "runs per figure (the median is reported)")
+	f.DurationVar(&delay, "delay", 5*time.Millisecond, "the batch stage's delay")
+	f.IntVar(&count, "count", 500, "the batch stage's count")
 	return cmd
 }
 

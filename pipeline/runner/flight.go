@@ -154,10 +154,20 @@ func (s *sender) nextWake() time.Duration {
 	return max(time.Until(next), time.Millisecond)
 }
 
-func (s *sender) checkWaiters() {
+// checkWaiters releases the Syncs whose changes are all settled: the
+// outbox keeps nothing at or below their mark (the sender trims exactly
+// the settled prefix of what it read).
+func (s *sender) checkWaiters(ctx context.Context) {
+	if len(s.waiters) == 0 {
+		return
+	}
+	st, err := s.spec.Store.Outbox().Stats(ctx)
+	if err != nil {
+		return
+	}
 	kept := s.waiters[:0]
 	for _, w := range s.waiters {
-		if len(s.pending) == 0 || s.pending[0] > w.upTo {
+		if st.Depth == 0 || st.First > w.upTo {
 			w.done <- nil
 			continue
 		}

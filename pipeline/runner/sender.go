@@ -138,7 +138,7 @@ func (s *sender) run(ctx context.Context, acks <-chan *message.Message) {
 		}
 		s.cutDue(ctx, draining)
 		s.resendDue(ctx)
-		s.checkWaiters()
+		s.checkWaiters(ctx)
 		s.publishStatus()
 		if draining && len(s.flights) == 0 {
 			s.setState("drained")
@@ -165,7 +165,12 @@ func (s *sender) run(ctx context.Context, acks <-chan *message.Message) {
 				s.fill(ctx)
 			}
 			s.cutAll(ctx)
-			w.upTo = s.cursor
+			st, err := s.spec.Store.Outbox().Stats(ctx)
+			if err != nil {
+				w.done <- err
+				continue
+			}
+			w.upTo = st.Last // every change committed before the call
 			s.waiters = append(s.waiters, w)
 		case <-s.drainCh:
 			draining = true
