@@ -2,10 +2,10 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	json "github.com/goccy/go-json"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/iotod/iotod/pipeline"
