@@ -81,6 +81,7 @@ func (s *sender) onAck(ctx context.Context, msg *message.Message) {
 	s.mu.Lock()
 	s.status.LastAck = time.Now()
 	s.status.LastError = ""
+	s.status.refreshed = time.Time{} // show the trim at once
 	s.mu.Unlock()
 }
 

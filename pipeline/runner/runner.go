@@ -256,7 +256,10 @@ func (r *Runner) Status() Status {
 }
 
 func newRouter(log *slog.Logger, dl *DeadLetters, m *metrics) (*message.Router, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second}, watermill.NewSlogLogger(log))
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 30 * time.Second},
+		// The router's own lifecycle chatter goes to debug; iotod logs each
+		// pipeline's start and stop itself.
+		watermill.NewSlogLoggerWithLevelMapping(log.With("component", "router"), map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
 	if err != nil {
 		return nil, err
 	}
