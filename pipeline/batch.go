@@ -21,16 +21,44 @@ const (
 type Batch struct {
 	V  int    `json:"v"`
 	ID string `json:"id"`
+	// Kind is KindChanges (or empty) for a batch of changes, or KindSynced
+	// for the marker that ends a catch-up.
+	Kind string `json:"kind,omitempty"`
 	// Site is the sending site as the sender states it. Receivers trust
 	// the site the transport vouches for (message metadata), not this.
 	Site    string   `json:"site"`
 	Changes []Change `json:"changes"`
+	// Before and After are down-batch cursors: the highest version the
+	// cloud had sent this device before this batch, and the highest after
+	// it. A device whose cursor is below Before missed something and asks
+	// for a catch-up. Empty when unknown (e.g. after a cloud restart).
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	// CatchUp marks batches that answer a sync request.
+	CatchUp bool `json:"catchup,omitempty"`
 	// Covers lists the outbox sequence numbers this batch settles: every
 	// change's Seq plus those coalesced into a later change of the same
 	// key. Sender-side only; not sent.
 	Covers []uint64 `json:"-"`
 	// Rejected collects the changes a stage refused, with reasons.
 	Rejected []Reject `json:"-"`
+}
+
+// Batch kinds.
+const (
+	KindChanges = "changes"
+	KindSynced  = "synced"
+)
+
+// SyncRequest asks the cloud for every change for this device with a
+// version above Cursor (empty: everything). The cloud answers on the down
+// channel with catch-up batches, then a KindSynced batch whose After is
+// the new cursor. Full asks for a full resync of the device's models.
+type SyncRequest struct {
+	V      int    `json:"v"`
+	ID     string `json:"id"`
+	Cursor string `json:"cursor,omitempty"`
+	Full   bool   `json:"full,omitempty"`
 }
 
 // Reject is a change a stage or the far side refused, and why.
@@ -58,6 +86,16 @@ func (b *Batch) Validate() error {
 	}
 	if b.ID == "" {
 		return Permanent(fmt.Errorf("%w: batch: missing id", ErrInvalid))
+	}
+	if b.Kind != "" && b.Kind != KindChanges && b.Kind != KindSynced {
+		return Permanent(fmt.Errorf("%w: batch %s: unknown kind %q", ErrInvalid, b.ID, b.Kind))
+	}
+	for _, c := range []struct{ name, v string }{{"before", b.Before}, {"after", b.After}} {
+		if c.v != "" {
+			if _, err := ParseVersion(c.v); err != nil {
+				return Permanent(fmt.Errorf("%w: batch %s: %s: %v", ErrInvalid, b.ID, c.name, err))
+			}
+		}
 	}
 	for i, c := range b.Changes {
 		if !c.Op.Valid() {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
@@ -24,6 +25,11 @@ func AckChannel(d Direction) Channel { return Channel(string(d) + "-ack") }
 
 // Broadcast is the site a message for every device is published to.
 const Broadcast = "all"
+
+// ErrTooLargeForTransport is wrapped by Publish when a payload is over the
+// transport's maximum; the sender splits the batch, or refuses a single
+// change that is too large on its own.
+var ErrTooLargeForTransport = fmt.Errorf("%w: payload over the transport's maximum", ErrTooLarge)
 
 // MetaSite is the message metadata key holding the site the transport
 // vouches for: the site a message came from (or is addressed to), taken
