@@ -1,0 +1,172 @@
+// Package broker is iotod's embedded MQTT broker (mochi-mqtt): devices and
+// cloud workers connect to it with their credentials, and a per-site ACL
+// lets a device use only its own site's topics while cloud workers use
+// every site's, shared subscriptions included.
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	badgerhook "github.com/mochi-mqtt/server/v2/hooks/storage/badger"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Broker is a running embedded broker.
+type Broker struct {
+	server *mqtt.Server
+	addr   string
+	log    *slog.Logger
+
+	once sync.Once
+	done chan struct{}
+}
+
+// Start checks cfg, opens the persistence folder if any, binds the
+// listener and serves in the background until Close. metrics may be nil.
+func Start(ctx context.Context, cfg Config, logger *slog.Logger, metrics prometheus.Registerer) (*Broker, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	topics, err := ParseTemplate(cfg.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("broker topic: %w", err)
+	}
+	m, err := newMetrics(metrics)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig, err := loadTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	server := mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(demote{logger.Handler()})})
+	hook := newACLHook(&cfg, topics, logger, m)
+	hook.server = server
+	if err := server.AddHook(hook, nil); err != nil {
+		return nil, fmt.Errorf("broker: acl hook: %w", err)
+	}
+	b := &Broker{server: server, log: logger, done: make(chan struct{})}
+	if cfg.Persistence != "" {
+		if err := server.AddHook(new(badgerhook.Hook), persistence(cfg.Persistence)); err != nil {
+			_ = server.Close()
+			return nil, fmt.Errorf("broker persistence %s: %w", cfg.Persistence, err)
+		}
+	}
+	tcp := listeners.NewTCP(listeners.Config{ID: "iotod", Address: cfg.Listen, TLSConfig: tlsConfig})
+	if err := server.AddListener(tcp); err != nil {
+		_ = server.Close()
+		return nil, fmt.Errorf("broker listen %s: %w", cfg.Listen, err)
+	}
+	if err := server.Serve(); err != nil {
+		_ = server.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	b.addr = tcp.Address()
+	logger.Info("broker listening", "addr", b.addr, "tls", tlsConfig != nil, "users", len(cfg.Users),
+		"anonymous", cfg.Anonymous, "persistence", cfg.Persistence, "topic", cfg.Topic)
+	if cfg.Anonymous {
+		logger.Info("broker accepts anonymous clients as the site of their client id: for local development only")
+	}
+	return b, nil
+}
+
+// Addr is the address the broker listens on (with the port chosen when
+// the config said :0).
+func (b *Broker) Addr() string { return b.addr }
+
+// Close disconnects every client, stops listening and closes the
+// persistence store. It is safe to call twice; it returns ctx's error if
+// ctx ends first (closing goes on in the background).
+func (b *Broker) Close(ctx context.Context) error {
+	b.once.Do(func() {
+		go func() {
+			defer close(b.done)
+			if err := b.server.Close(); err != nil {
+				b.log.Error("broker close", "err", err)
+			}
+		}()
+	})
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("broker close: %w", ctx.Err())
+	}
+}
+
+// persistence is the badger hook's options: a small footprint, writes
+// not fsynced (a process crash loses nothing; a power cut may lose the
+// last messages).
+func persistence(dir string) *badgerhook.Options {
+	opts := badgerdb.DefaultOptions(dir).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithValueLogFileSize(16 << 20).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(2 << 20)
+	return &badgerhook.Options{Path: dir, Options: &opts}
+}
+
+// loadTLS builds the listener's TLS config (nil without tls).
+func loadTLS(c *TLSConfig) (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("broker tls: %w", err)
+	}
+	out := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker tls client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("broker tls client_ca_file %s: %w", c.ClientCAFile, errors.New("no PEM certificate in it"))
+		}
+		out.ClientCAs = pool
+		out.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return out, nil
+}
+
+// demote is a slog handler that logs mochi's info lines (hooks added,
+// listener attached, badger's chatter) at debug; warnings and errors stay.
+type demote struct{ slog.Handler }
+
+func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
+	return d.Handler.Enabled(ctx, d.level(l))
+}
+
+func (d demote) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = d.level(r.Level)
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d demote) WithAttrs(attrs []slog.Attr) slog.Handler { return demote{d.Handler.WithAttrs(attrs)} }
+func (d demote) WithGroup(name string) slog.Handler       { return demote{d.Handler.WithGroup(name)} }
+
+func (demote) level(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return l
+}
