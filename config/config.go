@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/schema"
 )
@@ -31,6 +32,9 @@ type Config struct {
 	Pipelines map[string]*PipelineConfig
 	// API is the local HTTP/JSON API.
 	API APIConfig
+	// Broker is the embedded MQTT broker iotod run starts, nil when the
+	// file has no broker key.
+	Broker *broker.Config
 
 	// Files are the config files as given to Load, in merge order.
 	Files []string

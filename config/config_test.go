@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -101,6 +102,22 @@ func TestLoadGood(t *testing.T) {
 			assert.Equal(t, "local", name)
 		}},
 		{files: []string{"pipelines.yaml"}, check: checkPipelines},
+		{files: []string{"broker.yaml"}, env: map[string]string{"DEV_PASSWORD": "pw1"}, check: func(t *testing.T, c *Config) {
+			want := broker.NewDefaultConfig()
+			want.Listen = "127.0.0.1:1884"
+			want.Anonymous = false
+			want.Persistence = abs(t, "testdata/good/data/broker")
+			want.TLS = &broker.TLSConfig{CertFile: abs(t, "testdata/good/tls/broker.pem"), KeyFile: "/etc/iotod/broker.key"}
+			want.Users = []broker.User{{Username: "dev-1", Password: "pw1", Site: "dev-1"}, {Username: "worker", Password: "s3cret", Role: broker.RoleCloud}}
+			assert.Equal(t, &want, c.Broker)
+		}},
+		{files: []string{"broker-defaults.yaml"}, check: func(t *testing.T, c *Config) {
+			want := broker.NewDefaultConfig()
+			assert.Equal(t, &want, c.Broker, "an empty broker key asks for the broker with its defaults")
+		}},
+		{files: []string{"minimal.yaml"}, check: func(t *testing.T, c *Config) {
+			assert.Nil(t, c.Broker, "no broker key, no broker")
+		}},
 		{files: []string{"anchors.yaml"}, check: func(t *testing.T, c *Config) {
 			cloud := badgerOf(t, c.Storage["cloud"])
 			assert.Equal(t, "./data/cloud", cloud.Path, "an explicit key wins over <<")

@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "storage", "transports", "pipelines"}
+var topKeys = []string{"site", "schema", "api", "broker", "storage", "transports", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -118,6 +118,9 @@ func (l *loader) build(root *yaml.Node) *Config {
 	if n := mappingValue(root, "api"); n != nil {
 		l.decode(n, "api", &cfg.API)
 		cfg.API.Socket = resolve(l.dir, cfg.API.Socket)
+	}
+	if n := mappingValue(root, "broker"); n != nil {
+		cfg.Broker = l.brokerSection(n)
 	}
 	l.entries(mappingValue(root, "storage"), "storage", func(name string, n *yaml.Node, path string) {
 		if s := l.storageEntry(name, n, path, cfg.Site); s != nil {
