@@ -58,6 +58,17 @@ func printSummary(w io.Writer, cfg *config.Config, sch *schema.Schema) error {
 		}
 		b.WriteString(")\n")
 	}
+	if br := cfg.Broker; br != nil {
+		scheme, persistence := "mqtt", "memory"
+		if br.TLS != nil {
+			scheme = "mqtts"
+		}
+		if br.Persistence != "" {
+			persistence = br.Persistence
+		}
+		fmt.Fprintf(&b, "  broker     %s://%s (topic %s, %d users, anonymous %v, sessions in %s)\n",
+			scheme, br.Listen, br.Topic, len(br.Users), br.Anonymous, persistence)
+	}
 	if cfg.API.Listen != "" {
 		fmt.Fprintf(&b, "  api        http://%s\n", cfg.API.Listen)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/schema"
 )
@@ -21,6 +22,9 @@ type Plan struct {
 	Storage     map[string]StoragePlan
 	Transports  map[string]ComponentPlan
 	Pipelines   []PipelinePlan
+	// Broker is the embedded MQTT broker, started before the transports
+	// and closed after them (nil: none).
+	Broker *broker.Config
 }
 
 // StoragePlan is one store: its plugin, and the side and site it serves.

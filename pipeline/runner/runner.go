@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 )
@@ -36,6 +37,7 @@ type Runner struct {
 	m    *metrics
 	dl   *DeadLetters
 
+	broker     *broker.Broker
 	stores     map[string]*openStore
 	storeOrder []string
 	transports map[string]pipeline.Transport
@@ -113,6 +115,13 @@ func (r *Runner) settings(kind pipeline.Kind, id pipeline.ID, site string) pipel
 }
 
 func (r *Runner) start(ctx, runCtx context.Context) error {
+	if r.plan.Broker != nil {
+		b, err := broker.Start(ctx, *r.plan.Broker, r.log.With("component", "broker"), r.reg)
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		r.broker = b
+	}
 	for _, name := range sortedKeys(r.plan.Storage) {
 		sp := r.plan.Storage[name]
 		site := sp.Site
@@ -217,6 +226,11 @@ func (r *Runner) stop(ctx context.Context) error {
 	for _, name := range slices.Backward(sortedKeys(r.transports)) {
 		if err := r.transports[name].Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("transport/%s: %w", name, err))
+		}
+	}
+	if r.broker != nil {
+		if err := r.broker.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("broker: %w", err))
 		}
 	}
 	for _, name := range slices.Backward(r.storeOrder) {
