@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/iotod
 GOFLAGS ?=
 
-.PHONY: all build test vet fmt-check unit bench run clean
+.PHONY: all build test vet fmt-check unit bench run clean services-start services-stop
 
 all: build
 
@@ -21,9 +21,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Every test: unit, conformance, crash (SIGKILL) and end-to-end tests.
+# Every test: unit, conformance, crash (SIGKILL) and end-to-end tests, with the services they
+# need (mosquitto: installed if missing, started on loopback, stopped after, even on failure).
 test: fmt-check vet
-	$(GO) test -count=1 -timeout 20m ./...
+	GO=$(GO) bash scripts/test.sh -count=1 -timeout 20m ./...
+
+# Start or stop the test services by hand (then: export $$(scripts/services.sh env)).
+services-start:
+	bash scripts/services.sh start
+
+services-stop:
+	bash scripts/services.sh stop
 
 # Quick tests without the slow crash and end-to-end ones.
 unit:

@@ -1,0 +1,327 @@
+// Package mqtt is a pipeline.Transport over an MQTT v5 broker, on
+// paho.golang's autopaho: QoS 1 everywhere, a stable client id with a
+// persistent session (CleanStart false, a session expiry, and a
+// file-backed session store for messages sent and not yet acknowledged),
+// reconnects with backoff, TLS and mutual TLS.
+//
+// Topics follow a template, "iotod/{site}/{channel}" by default. A
+// subscription for a site subscribes to that site's topic (and, on the
+// down channel, to pipeline.Broadcast's); a subscription for every site
+// ("") subscribes to "$share/{group}/iotod/+/{channel}", so several
+// workers split the load. The site of a received message comes from its
+// topic.
+//
+// Acknowledgement is manual: the PUBACK of a received message is sent once
+// every local subscription it went to has acked it; a Nack delivers it
+// again to the same consumer. What is not acked when the transport closes
+// stays with the broker's session and comes again after a restart with
+// the same client id.
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session/state"
+	"github.com/eclipse/paho.golang/paho/store/file"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+const (
+	// ackInterval is how often paho sends the PUBACKs of acked messages
+	// (in the order the messages came, as MQTT requires).
+	ackInterval = 10 * time.Millisecond
+	// claimWait is how long a received message that no subscription wants
+	// yet (after a restart, the broker sends the session's messages before
+	// the pipelines subscribe) waits for one before it is dropped.
+	claimWait = 10 * time.Second
+	// releaseWait is how long the messages held by a subscription that
+	// ended wait before they are dropped, and its topics unsubscribed: a
+	// Close within that time leaves both to the broker's session.
+	releaseWait = 5 * time.Second
+)
+
+// Transport is a pipeline.Transport over MQTT. It is safe for concurrent
+// use.
+type Transport struct {
+	cfg      Config
+	clientID string
+	topics   topicScheme
+	log      *slog.Logger
+	cm       *autopaho.ConnectionManager
+	session  *state.State
+	metrics  metrics
+
+	claimWait, releaseWait time.Duration
+
+	closing chan struct{}
+	pumps   sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	ready     chan struct{} // closed while connected with subscriptions restored
+	isReady   bool
+	gen       uint64 // counts connection ups and downs
+	subs      map[*subscription]struct{}
+	filters   map[string]*filterRef
+	unclaimed []*pending
+	lastAck   time.Time
+	failing   bool // a connect attempt failed since the last connection
+}
+
+// New starts a transport with cfg, which must be valid, for set.Site; it
+// connects in the background. set.Dir anchors relative paths; set.Logger
+// and set.Metrics may be nil.
+func New(cfg Config, set pipeline.Settings) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt: config: %w", err)
+	}
+	clientID := expandSite(cfg.ClientID, set.Site)
+	if cfg.ClientID == "" {
+		clientID = set.Site
+	}
+	if clientID == "" || clientID == "." || clientID == ".." || validLevel(clientID) != nil {
+		return nil, fmt.Errorf("%w: mqtt: client id %q (client_id %q, site %q) is not usable", pipeline.ErrInvalid, clientID, cfg.ClientID, set.Site)
+	}
+	u, tlsCfg, err := dialConfig(cfg, set.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	topics, _ := parseTemplate(cfg.Topic) // checked by Validate
+	log := set.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sess, err := openSession(resolve(set.Dir, cfg.SessionDir, filepath.Join("data", "mqtt-session", clientID)))
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	t := &Transport{
+		cfg: cfg, clientID: clientID, topics: topics, log: log.With("client_id", clientID),
+		session: sess, metrics: newMetrics(set.ID.String()),
+		claimWait: claimWait, releaseWait: releaseWait,
+		closing: make(chan struct{}),
+		ready:   make(chan struct{}),
+		subs:    map[*subscription]struct{}{},
+		filters: map[string]*filterRef{},
+	}
+	t.cm, err = autopaho.NewConnection(context.Background(), t.clientConfig(u, tlsCfg))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("mqtt: %w", err), sess.Close())
+	}
+	return t, nil
+}
+
+// openSession opens the file-backed session store in dir.
+func openSession(dir string) (*state.State, error) {
+	client, err := file.New(filepath.Join(dir, "client"), "p", ".pkt")
+	if err != nil {
+		return nil, fmt.Errorf("session store %s: %w", dir, err)
+	}
+	server, err := file.New(filepath.Join(dir, "server"), "p", ".pkt")
+	if err != nil {
+		return nil, fmt.Errorf("session store %s: %w", dir, err)
+	}
+	return state.New(client, server), nil
+}
+
+func (t *Transport) clientConfig(u *url.URL, tlsCfg *tls.Config) autopaho.ClientConfig {
+	cc := autopaho.ClientConfig{
+		ServerUrls:                    []*url.URL{u},
+		KeepAlive:                     uint16(t.cfg.KeepAlive / time.Second),
+		CleanStartOnInitialConnection: t.cfg.CleanStart,
+		SessionExpiryInterval:         uint32(t.cfg.SessionExpiry / time.Second),
+		ReconnectBackoff:              backoff(t.cfg.ReconnectMin, t.cfg.ReconnectMax),
+		ConnectTimeout:                t.cfg.ConnectTimeout,
+		ConnectUsername:               t.cfg.Username,
+		ConnectPassword:               []byte(t.cfg.Password),
+		ConnectPacketBuilder:          requestProblemInfo,
+		OnConnectionUp:                t.onConnectionUp,
+		OnConnectionDown:              t.onConnectionDown,
+		OnConnectError:                t.onConnectError,
+		Debug:                         pahoLogger{t.log, "autopaho"},
+		Errors:                        pahoLogger{t.log, "autopaho"},
+		PahoDebug:                     pahoLogger{t.log, "paho"},
+		PahoErrors:                    pahoLogger{t.log, "paho"},
+		ClientConfig: paho.ClientConfig{
+			ClientID:                   t.clientID,
+			Session:                    t.session,
+			PacketTimeout:              t.cfg.PublishTimeout,
+			EnableManualAcknowledgment: true,
+			SendAcksInterval:           ackInterval,
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+				func(pr paho.PublishReceived) (bool, error) { t.onPublish(pr); return true, nil },
+			},
+		},
+	}
+	cc.TlsCfg = tlsCfg
+	return cc
+}
+
+// requestProblemInfo asks for problem information in CONNECT. autopaho
+// sends a properties block whose RequestProblemInfo is false when a
+// session expiry is set, and mochi then strips user properties from every
+// PUBLISH it sends the client (the metadata, UUID included).
+func requestProblemInfo(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
+	if cp.Properties == nil {
+		cp.Properties = &paho.ConnectProperties{}
+	}
+	cp.Properties.RequestProblemInfo = true
+	return cp, nil
+}
+
+// Connected reports whether the transport is connected to the broker with
+// its subscriptions in place.
+func (t *Transport) Connected() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.isReady
+}
+
+// onConnectionUp restores the subscriptions (the broker may have lost the
+// session), then lets publishers through: what a transport publishes
+// after a reconnect finds its own subscriptions in place.
+func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ack *paho.Connack) {
+	t.mu.Lock()
+	t.gen++
+	gen := t.gen
+	filters := t.liveFilters()
+	t.failing = false
+	t.mu.Unlock()
+	t.metrics.connects.Inc()
+	t.log.Info("mqtt connected", "session_present", ack.SessionPresent, "subscriptions", len(filters))
+	go func() {
+		if len(filters) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), t.cfg.PublishTimeout)
+			_, err := cm.Subscribe(ctx, subscribePacket(filters))
+			cancel()
+			if err != nil {
+				t.log.Warn("mqtt: restoring subscriptions failed", "err", err)
+			}
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.gen == gen && !t.isReady && !t.closed {
+			t.isReady = true
+			close(t.ready)
+			t.metrics.connected.Set(1)
+		}
+	}()
+}
+
+func (t *Transport) onConnectionDown() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.gen++
+	if t.isReady {
+		t.isReady = false
+		t.ready = make(chan struct{})
+	}
+	t.metrics.connected.Set(0)
+	if !t.closed {
+		t.log.Warn("mqtt connection lost; reconnecting")
+	}
+	return true
+}
+
+// onConnectError logs the first failed attempt after a connection (or at
+// start) as a warning, and the retries at debug level.
+func (t *Transport) onConnectError(err error) {
+	t.mu.Lock()
+	first := !t.failing && !t.closed
+	t.failing = true
+	t.mu.Unlock()
+	if first {
+		t.log.Warn("mqtt connect failed; retrying with backoff", "err", err)
+		return
+	}
+	t.log.Debug("mqtt connect failed", "err", err)
+}
+
+// awaitReady waits until the transport is connected with its
+// subscriptions restored, ctx ends or the transport closes.
+func (t *Transport) awaitReady(ctx context.Context) error {
+	t.mu.Lock()
+	ready, closed := t.ready, t.closed
+	t.mu.Unlock()
+	if closed {
+		return pipeline.ErrClosed
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-t.closing:
+		return pipeline.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close ends every subscription and disconnects cleanly. Messages
+// received and not acked are not acknowledged to the broker, which keeps
+// them in the session for the next connection with the same client id. A
+// second Close returns nil at once.
+func (t *Transport) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.closing)
+	for _, p := range t.unclaimed {
+		p.timer.Stop()
+	}
+	t.unclaimed = nil
+	for _, f := range t.filters {
+		if f.timer != nil {
+			f.timer.Stop()
+		}
+	}
+	flush := time.Until(t.lastAck.Add(3 * ackInterval))
+	t.mu.Unlock()
+
+	// Give paho's ack loop time to send the PUBACKs of the last acks.
+	if flush > 0 {
+		select {
+		case <-time.After(flush):
+		case <-ctx.Done():
+		}
+	}
+	var errs []error
+	if err := t.cm.Disconnect(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt close: disconnect: %w", err))
+	}
+	if err := t.session.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt close: session: %w", err))
+	}
+	done := make(chan struct{})
+	go func() {
+		t.pumps.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("mqtt close: waiting for subscriptions: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+var _ pipeline.Transport = (*Transport)(nil)

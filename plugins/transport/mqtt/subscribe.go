@@ -1,0 +1,322 @@
+package mqtt
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// subscription is one Subscribe call: the MQTT filters it stands on, the
+// messages queued for it and the pump that hands them to the consumer.
+type subscription struct {
+	ch      pipeline.Channel
+	site    string
+	filters []string
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     chan *message.Message
+	wake    chan struct{} // signalled when the queue grows
+
+	// Guarded by Transport.mu.
+	queue  []*item
+	byUUID map[string]*item
+}
+
+// item is one message queued in a subscription, with the received
+// publishes it stands for (a broker may send one message several times:
+// once per overlapping subscription, or again after a reconnect).
+type item struct {
+	msg      *message.Message
+	inbounds []*inbound
+}
+
+// filterRef counts the subscriptions standing on one MQTT filter; timer
+// is set while the filter waits to be unsubscribed.
+type filterRef struct {
+	refs  int
+	timer *time.Timer
+}
+
+// wants reports whether a message on ch for site is for s.
+func (s *subscription) wants(ch pipeline.Channel, site string) bool {
+	if ch != s.ch {
+		return false
+	}
+	return s.site == "" || site == s.site || (ch == pipeline.ChanDown && site == pipeline.Broadcast)
+}
+
+// push queues m for s, or adds in to the queued item of the same UUID.
+// The caller holds Transport.mu and has counted s in in.refs.
+func (s *subscription) push(in *inbound, m *message.Message) {
+	if it := s.byUUID[m.UUID]; it != nil {
+		it.inbounds = append(it.inbounds, in)
+		return
+	}
+	it := &item{msg: m, inbounds: []*inbound{in}}
+	s.queue = append(s.queue, it)
+	s.byUUID[m.UUID] = it
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// filtersFor lists the MQTT filters a subscription to ch for site needs.
+func (t *Transport) filtersFor(ch pipeline.Channel, site string) []string {
+	if site == "" {
+		f := t.topics.topic(ch, "+")
+		if t.cfg.ShareGroup != "" {
+			f = "$share/" + t.cfg.ShareGroup + "/" + f
+		}
+		return []string{f}
+	}
+	fs := []string{t.topics.topic(ch, site)}
+	if ch == pipeline.ChanDown && site != pipeline.Broadcast {
+		fs = append(fs, t.topics.topic(ch, pipeline.Broadcast))
+	}
+	return fs
+}
+
+// Subscribe receives the messages on ch for site (on the down channel,
+// pipeline.Broadcast's too); site "" receives every site's, through a
+// shared subscription when share_group is set. It returns once the broker
+// has acknowledged the subscription, or after connect_timeout while the
+// transport is not connected (it then subscribes on connection). Messages
+// the broker kept in the session for this client that fit the
+// subscription come first. The channel closes when ctx ends or the
+// transport closes.
+func (t *Transport) Subscribe(ctx context.Context, ch pipeline.Channel, site string) (<-chan *message.Message, error) {
+	if !knownChannel(ch) {
+		return nil, fmt.Errorf("%w: mqtt subscribe: unknown channel %q", pipeline.ErrInvalid, ch)
+	}
+	if site != "" {
+		if err := validLevel(site); err != nil {
+			return nil, fmt.Errorf("%w: mqtt subscribe to %s: site %v", pipeline.ErrInvalid, ch, err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("mqtt subscribe to %s for %q: %w", ch, site, err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &subscription{ch: ch, site: site, filters: t.filtersFor(ch, site), ctx: sctx, cancel: cancel,
+		out: make(chan *message.Message), wake: make(chan struct{}, 1), byUUID: map[string]*item{}}
+
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		cancel()
+		return nil, fmt.Errorf("mqtt subscribe to %s for %q: %w", ch, site, pipeline.ErrClosed)
+	}
+	t.subs[s] = struct{}{}
+	for _, f := range s.filters {
+		ref := t.filters[f]
+		if ref == nil {
+			ref = &filterRef{}
+			t.filters[f] = ref
+		}
+		ref.refs++
+		if ref.timer != nil {
+			ref.timer.Stop()
+			ref.timer = nil
+		}
+	}
+	t.claimLocked(s)
+	t.pumps.Add(1)
+	t.mu.Unlock()
+	go t.pump(s)
+
+	if err := t.subscribeFilters(s); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqtt subscribe to %s for %q: %w", ch, site, err)
+	}
+	return s.out, nil
+}
+
+// subscribeFilters sends s's SUBSCRIBE once the transport is ready,
+// waiting at most connect_timeout for that; past it, a goroutine
+// subscribes when the connection comes.
+func (t *Transport) subscribeFilters(s *subscription) error {
+	wctx, cancel := context.WithTimeout(s.ctx, t.cfg.ConnectTimeout)
+	defer cancel()
+	for {
+		if err := t.awaitReady(wctx); err != nil {
+			if s.ctx.Err() != nil || t.isClosed() {
+				return err
+			}
+			t.log.Info("mqtt not connected; subscribing when the connection comes", "filters", s.filters)
+			go t.subscribeLater(s)
+			return nil
+		}
+		_, err := t.cm.Subscribe(s.ctx, subscribePacket(s.filters))
+		if err == nil || !connectionDown(err) {
+			return err
+		}
+	}
+}
+
+// subscribeLater subscribes s once ready, until s or the transport ends.
+func (t *Transport) subscribeLater(s *subscription) {
+	for t.awaitReady(s.ctx) == nil {
+		_, err := t.cm.Subscribe(s.ctx, subscribePacket(s.filters))
+		if err == nil || !connectionDown(err) {
+			if err != nil {
+				t.log.Warn("mqtt subscribe failed", "filters", s.filters, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// subscribePacket subscribes to filters with QoS 1.
+func subscribePacket(filters []string) *paho.Subscribe {
+	sp := &paho.Subscribe{Subscriptions: make([]paho.SubscribeOptions, len(filters))}
+	for i, f := range filters {
+		sp.Subscriptions[i] = paho.SubscribeOptions{Topic: f, QoS: 1}
+	}
+	return sp
+}
+
+// liveFilters lists the filters some subscription stands on. The caller
+// holds t.mu.
+func (t *Transport) liveFilters() []string {
+	var out []string
+	for f, ref := range t.filters {
+		if ref.refs > 0 {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// pump offers the head of s's queue to the consumer, drops it on Ack and
+// offers it again on Nack. It ends when s.ctx ends or the transport
+// closes.
+func (t *Transport) pump(s *subscription) {
+	defer t.pumps.Done()
+	defer t.endSubscription(s)
+	for {
+		t.mu.Lock()
+		var head *item
+		if len(s.queue) > 0 {
+			head = s.queue[0]
+		}
+		t.mu.Unlock()
+		if head == nil {
+			select {
+			case <-s.wake:
+				continue
+			case <-s.ctx.Done():
+				return
+			case <-t.closing:
+				return
+			}
+		}
+		// A fresh copy per attempt (a message acks once), with its own
+		// context, canceled on Ack or Nack as watermill's contract says.
+		mctx, mcancel := context.WithCancel(s.ctx)
+		m := head.msg.Copy()
+		m.SetContext(mctx)
+		select {
+		case s.out <- m:
+		case <-s.ctx.Done():
+			mcancel()
+			return
+		case <-t.closing:
+			mcancel()
+			return
+		}
+		select {
+		case <-m.Acked():
+			mcancel()
+			t.acked(s, head)
+		case <-m.Nacked():
+			mcancel()
+		case <-s.ctx.Done():
+			mcancel()
+			return
+		case <-t.closing:
+			mcancel()
+			return
+		}
+	}
+}
+
+// acked drops the head item of s and acknowledges the publishes no other
+// subscription still holds.
+func (t *Transport) acked(s *subscription, head *item) {
+	t.mu.Lock()
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	if s.byUUID[head.msg.UUID] == head {
+		delete(s.byUUID, head.msg.UUID)
+	}
+	done := t.releaseLocked(head.inbounds)
+	t.mu.Unlock()
+	t.ackAll(done)
+}
+
+// endSubscription closes s's channel, lets go of its filters (after
+// releaseWait) and of the messages it held: these are dropped after
+// releaseWait too, unless the transport closes first and leaves them to
+// the broker's session.
+func (t *Transport) endSubscription(s *subscription) {
+	s.cancel()
+	close(s.out)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.subs, s)
+	held := s.queue
+	s.queue, s.byUUID = nil, nil
+	if t.closed {
+		return
+	}
+	for _, f := range s.filters {
+		ref := t.filters[f]
+		ref.refs--
+		if ref.refs == 0 {
+			ref.timer = time.AfterFunc(t.releaseWait, func() { t.unsubscribe(f, ref) })
+		}
+	}
+	if len(held) > 0 {
+		time.AfterFunc(t.releaseWait, func() { t.abandon(held) })
+	}
+}
+
+// unsubscribe drops filter f if no subscription took it up again.
+func (t *Transport) unsubscribe(f string, ref *filterRef) {
+	t.mu.Lock()
+	if t.closed || t.filters[f] != ref || ref.refs > 0 {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.filters, f)
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := t.cm.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{f}}); err != nil && !connectionDown(err) {
+		t.log.Debug("mqtt unsubscribe failed", "filter", f, "err", err)
+	}
+}
+
+// abandon acknowledges the messages a subscription held when it ended.
+func (t *Transport) abandon(held []*item) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	var done []*inbound
+	for _, it := range held {
+		done = append(done, t.releaseLocked(it.inbounds)...)
+	}
+	t.mu.Unlock()
+	t.metrics.dropped.WithLabelValues(dropAbandoned).Add(float64(len(held)))
+	t.ackAll(done)
+}
