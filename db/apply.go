@@ -19,6 +19,26 @@ const TombstoneModel = "~tombstone"
 // TombstoneTTL is how long a remove's tombstone beats late updates.
 const TombstoneTTL = 7 * 24 * time.Hour
 
+// tombstone is the record a remove leaves: its item names the model.
+func tombstone(model string, key pipeline.Key, v pipeline.Version, now time.Time) *pipeline.Record {
+	item, _ := json.Marshal(map[string]string{"model": model})
+	return &pipeline.Record{Key: key, Model: TombstoneModel, Item: item, Version: v, Expires: now.Add(TombstoneTTL).UnixMilli()}
+}
+
+// TombstoneOf returns the model a tombstone record was left by.
+func TombstoneOf(rec *pipeline.Record) (string, bool) {
+	if rec.Model != TombstoneModel {
+		return "", false
+	}
+	var t struct {
+		Model string `json:"model"`
+	}
+	if json.Unmarshal(rec.Item, &t) != nil || t.Model == "" {
+		return "", false
+	}
+	return t.Model, true
+}
+
 // ApplyResult is what happened to one replicated change.
 type ApplyResult struct {
 	// Applied is false when the stored version was as new or newer: the
@@ -38,13 +58,21 @@ type ApplyResult struct {
 // the model replicates down, so they reach other devices but not their
 // origin. Callbacks see them with Remote set.
 func (d *DB) ApplyRemote(ctx context.Context, changes []pipeline.Change) ([]ApplyResult, error) {
+	return d.ApplyFrom(ctx, "", "", changes)
+}
+
+// ApplyFrom is ApplyRemote for changes a device sent, checking ownership:
+// when ownerAttr is set, a change is refused if the incoming item, or the
+// item it would replace or remove, has ownerAttr naming another site than
+// site. A device cannot write another device's items.
+func (d *DB) ApplyFrom(ctx context.Context, site, ownerAttr string, changes []pipeline.Change) ([]ApplyResult, error) {
 	if d.closed.Load() {
 		return nil, fmt.Errorf("db: %w", pipeline.ErrClosed)
 	}
 	results := make([]ApplyResult, len(changes))
 	err := d.update(ctx, func(w *txWriter) error {
 		for i := range changes {
-			applied, err := w.applyRemote(ctx, &changes[i])
+			applied, err := w.applyRemote(ctx, &changes[i], site, ownerAttr)
 			if err != nil && !isItemError(err) {
 				return err
 			}
@@ -58,7 +86,7 @@ func (d *DB) ApplyRemote(ctx context.Context, changes []pipeline.Change) ([]Appl
 	return results, nil
 }
 
-func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change) (bool, error) {
+func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, site, ownerAttr string) (bool, error) {
 	m, ok := w.d.models[c.Model]
 	if !ok {
 		return false, fmt.Errorf("%w: unknown model %q on %s", pipeline.ErrNotFound, c.Model, w.d.side)
@@ -70,14 +98,16 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change) (bool, e
 	if err != nil {
 		return false, err
 	}
+	if err := checkOwner(ownerAttr, site, old, c); err != nil {
+		return false, err
+	}
 	if rec != nil && rec.Version.Compare(c.Version) >= 0 {
 		return false, nil // stale or a duplicate: last writer already won
 	}
 	w.d.clock.Observe(c.Version)
 	emit := w.d.side == schema.SideCloud && m.emits
 	if c.Op == pipeline.OpRemove {
-		tomb := &pipeline.Record{Key: c.Key, Model: TombstoneModel, Item: []byte("{}"), Version: c.Version,
-			Expires: w.now.Add(TombstoneTTL).UnixMilli()}
+		tomb := tombstone(m.Name, c.Key, c.Version, w.now)
 		if err := w.tx.Put(ctx, tomb); err != nil {
 			return false, fmt.Errorf("tombstone %s %s: %w", c.Model, c.Key, err)
 		}
@@ -94,6 +124,9 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change) (bool, e
 	item, err := decodeItem(c.Item)
 	if err != nil {
 		return false, fmt.Errorf("%w: %s %s: item is not a JSON object: %v", pipeline.ErrInvalid, c.Model, c.Key, err)
+	}
+	if err := checkOwner(ownerAttr, site, item, c); err != nil {
+		return false, err
 	}
 	item[m.typeField] = m.Name
 	item[VersionAttr] = c.Version.String()
@@ -124,6 +157,17 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change) (bool, e
 	}
 	w.events = append(w.events, Event{Model: m.Name, Op: op, Key: c.Key, Old: old, New: item, Version: c.Version, Origin: c.Origin, Remote: true})
 	return true, nil
+}
+
+// checkOwner refuses a change to an item owned by another site.
+func checkOwner(attr, site string, item Item, c *pipeline.Change) error {
+	if attr == "" || item == nil {
+		return nil
+	}
+	if owner, ok := item[attr].(string); ok && owner != site {
+		return fmt.Errorf("%w: %s %s belongs to %q, not to the sending site %q", pipeline.ErrInvalid, c.Model, c.Key, owner, site)
+	}
+	return nil
 }
 
 // emitRemote passes a replicated change on through this side's outbox,

@@ -36,6 +36,11 @@ type Batch struct {
 	After  string `json:"after,omitempty"`
 	// CatchUp marks batches that answer a sync request.
 	CatchUp bool `json:"catchup,omitempty"`
+	// Request is the sync request a catch-up batch answers; Count, on the
+	// KindSynced marker, is how many changes the catch-up sent, so the
+	// device can tell it got them all.
+	Request string `json:"request,omitempty"`
+	Count   int    `json:"count,omitempty"`
 	// Covers lists the outbox sequence numbers this batch settles: every
 	// change's Seq plus those coalesced into a later change of the same
 	// key. Sender-side only; not sent.

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -20,14 +22,23 @@ func (s *sender) send(ctx context.Context, site string, b *pipeline.Batch) {
 		return
 	}
 	s.reject(ctx, site, b.Rejected)
+	b.Rejected = nil
 	if len(b.Changes) == 0 {
 		s.settle(ctx, covers...)
 		return
 	}
-	if b.ID == "" {
-		b.ID = ulid.Make().String()
-	}
+	s.launch(ctx, site, b, covers)
+}
+
+// launch registers b as a flight and publishes it. A batch over the
+// transport's maximum payload is split in two; a single change over it is
+// refused for good with the reason.
+func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, covers []uint64) {
+	b.ID = ulid.Make().String()
 	b.V, b.Site = pipeline.ProtocolVersion, s.spec.Site
+	if s.spec.FanOut {
+		s.stampCursors(site, b)
+	}
 	payload, err := marshalBatch(b)
 	if err != nil {
 		s.log.Error("encode batch", "pipeline", s.spec.Name, "err", err)
@@ -36,12 +47,41 @@ func (s *sender) send(ctx context.Context, site string, b *pipeline.Batch) {
 	f := &flight{site: site, payload: payload, covers: covers, changes: len(b.Changes)}
 	s.flights[b.ID] = f
 	s.flying += f.changes
-	s.m.batchSize.WithLabelValues(s.spec.Name).Observe(float64(f.changes))
-	s.publish(ctx, b.ID, f)
+	err = s.publish(ctx, b.ID, f)
+	if !errors.Is(err, pipeline.ErrTooLargeForTransport) {
+		s.m.batchSize.WithLabelValues(s.spec.Name).Observe(float64(f.changes))
+		return
+	}
+	delete(s.flights, b.ID)
+	s.flying -= f.changes
+	if len(b.Changes) == 1 {
+		c := b.Changes[0]
+		s.reject(ctx, site, []pipeline.Reject{{Model: c.Model, Key: c.Key, Seq: c.Seq,
+			Reason: fmt.Sprintf("change is %d bytes as a batch: %v", len(payload), err)}})
+		s.settle(ctx, covers...)
+		return
+	}
+	half := len(b.Changes) / 2
+	first := &pipeline.Batch{Changes: b.Changes[:half]}
+	second := &pipeline.Batch{Changes: b.Changes[half:]}
+	inSecond := map[uint64]bool{}
+	for _, c := range second.Changes {
+		inSecond[c.Seq] = true
+	}
+	var c1, c2 []uint64
+	for _, q := range covers { // coalesced seqs ride with the first half
+		if inSecond[q] {
+			c2 = append(c2, q)
+		} else {
+			c1 = append(c1, q)
+		}
+	}
+	s.launch(ctx, site, first, c1)
+	s.launch(ctx, site, second, c2)
 }
 
 // publish sends a flight and arms its resend.
-func (s *sender) publish(ctx context.Context, id string, f *flight) {
+func (s *sender) publish(ctx context.Context, id string, f *flight) error {
 	f.attempts++
 	backoff := min(s.spec.AckTimeout<<min(f.attempts-1, 6), 5*time.Minute)
 	f.next = time.Now().Add(jitter(backoff))
@@ -51,9 +91,10 @@ func (s *sender) publish(ctx context.Context, id string, f *flight) {
 	if err := s.spec.Out.Publish(pctx, pipeline.Channel(s.spec.Direction), f.site, msg); err != nil {
 		s.log.Debug("publish failed; will resend", "pipeline", s.spec.Name, "batch", id, "err", err)
 		s.setLastError(err)
-		return
+		return err
 	}
 	s.m.changesOut.WithLabelValues(s.spec.Name).Add(float64(f.changes))
+	return nil
 }
 
 // onAck settles the batch an ack names. Acks for unknown batches (a
@@ -133,7 +174,8 @@ func (s *sender) resendDue(ctx context.Context) {
 	for id, f := range s.flights {
 		if !f.next.After(now) {
 			s.m.resends.WithLabelValues(s.spec.Name).Inc()
-			s.publish(ctx, id, f)
+			_ = s.publish(ctx, id, f) // a failure is retried at the next resend
+
 		}
 	}
 }

@@ -71,7 +71,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 	if src.plan.Side == schema.SideCloud {
 		// The cloud fans changes out to every device; a device's own
 		// changes are not sent back to it (the receiver also drops them).
-		spec.Route = func(*pipeline.Change) string { return pipeline.Broadcast }
+		spec.Route = ownerRoute(ownerAttr(p))
 		spec.AckSite, spec.FanOut = "", true
 	} else {
 		own := src.plan.Site
@@ -79,6 +79,10 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		spec.AckSite = own
 	}
 	r.senders = append(r.senders, newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl))
+	if spec.FanOut {
+		r.responders = append(r.responders, &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
+			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), limit: 500})
+	}
 	return nil
 }
 
@@ -89,7 +93,7 @@ func (r *Runner) buildReceiver(ctx context.Context, p PipelinePlan) error {
 		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
 	}
 	spec := receiverSpec{Name: p.Name, Direction: p.Direction, Site: dst.plan.Site, Storage: p.To.Name,
-		Transport: p.From.Name, In: t, DB: dst.db}
+		Transport: p.From.Name, In: t, DB: dst.db, Owner: ownerAttr(p)}
 	if dst.plan.Side != schema.SideCloud {
 		spec.From = dst.plan.Site // a device hears only its own (and broadcast) messages
 	}
@@ -124,6 +128,9 @@ func (r *Runner) buildReceiver(ctx context.Context, p PipelinePlan) error {
 		r.router = router
 	}
 	rc := newReceiver(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
+	if p.Direction == pipeline.Down && dst.plan.Side != schema.SideCloud {
+		rc.catchUp = newCatchUp(p.Name, dst.plan.Site, t, dst.db, r.log.With("pipeline", p.Name))
+	}
 	r.router.AddConsumerHandler(p.Name, p.Name, subscriber{t: t, ch: pipeline.Channel(p.Direction), site: spec.From}, rc.handle)
 	r.receivers = append(r.receivers, rc)
 	return nil
@@ -140,6 +147,14 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 		}
 	}
 	return c, nil
+}
+
+// ownerAttr is the attribute naming the device an item belongs to.
+func ownerAttr(p PipelinePlan) string {
+	if p.Owner != "" {
+		return p.Owner
+	}
+	return DefaultOwner
 }
 
 func sideName(s schema.Side) string {

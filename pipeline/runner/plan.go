@@ -61,4 +61,11 @@ type PipelinePlan struct {
 	// (zero: 10s).
 	AckTimeout  time.Duration
 	MaxInFlight int
+	// Owner is the item attribute naming the device an item belongs to
+	// (default DefaultOwner): the cloud sends a change only to that
+	// device, and refuses a device's change to another device's item.
+	Owner string
 }
+
+// DefaultOwner is the default owner attribute, as Ioto's schemas use it.
+const DefaultOwner = "deviceId"

@@ -29,6 +29,8 @@ type receiverSpec struct {
 	Transport string
 	In        pipeline.Transport
 	DB        *db.DB
+	// Owner is the owner attribute checked on changes from devices.
+	Owner string
 	Stages    []namedStage
 	Triggers  []namedTrigger
 }
@@ -44,6 +46,8 @@ type receiver struct {
 	m    *metrics
 	log  *slog.Logger
 	dl   *DeadLetters
+	// catchUp is set on a device's down receiver.
+	catchUp *catchUp
 
 	mu     sync.Mutex
 	status PipelineStatus
@@ -76,7 +80,8 @@ func (r *receiver) handle(msg *message.Message) error {
 		return err
 	}
 	b.Site = site
-	r.m.changesIn.WithLabelValues(r.spec.Name).Add(float64(len(b.Changes)))
+	received := len(b.Changes)
+	r.m.changesIn.WithLabelValues(r.spec.Name).Add(float64(received))
 	ack := &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID}
 	kept := b.Changes[:0]
 	for _, c := range b.Changes {
@@ -104,7 +109,13 @@ func (r *receiver) handle(msg *message.Message) error {
 		b = *out
 	}
 	ack.Rejected = append(ack.Rejected, b.Rejected...)
-	results, err := r.spec.DB.ApplyRemote(ctx, b.Changes)
+	var results []db.ApplyResult
+	var err error
+	if r.spec.Direction == pipeline.Up {
+		results, err = r.spec.DB.ApplyFrom(ctx, site, r.spec.Owner, b.Changes)
+	} else {
+		results, err = r.spec.DB.ApplyRemote(ctx, b.Changes)
+	}
 	if err != nil {
 		return fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
 	}
@@ -123,6 +134,12 @@ func (r *receiver) handle(msg *message.Message) error {
 	}
 	r.fire(ctx, applied)
 	r.recordRejects(site, b.ID, ack.Rejected)
+	if r.catchUp != nil {
+		r.catchUp.seen(ctx, site, &b, received)
+	}
+	if b.CatchUp {
+		return nil // catch-up answers are not acked: the device asks again if one is missing
+	}
 	if err := r.ack(ctx, site, ack); err != nil {
 		return err
 	}
@@ -174,6 +191,9 @@ func (r *receiver) snapshot() PipelineStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.status
+	if r.catchUp != nil {
+		st.CatchingUp, st.CatchUpChanges = r.catchUp.progress()
+	}
 	if c, ok := r.spec.In.(Connector); ok {
 		v := c.Connected()
 		st.Connected = &v

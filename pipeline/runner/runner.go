@@ -43,6 +43,7 @@ type Runner struct {
 	transports map[string]pipeline.Transport
 	senders    []*sender
 	receivers  []*receiver
+	responders []*responder
 	router     *message.Router
 	cancel     context.CancelFunc
 
@@ -171,9 +172,19 @@ func (r *Runner) start(ctx, runCtx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	for _, rs := range r.responders {
+		if err := rs.start(runCtx); err != nil {
+			return fmt.Errorf("pipeline %s: catch-up responder: %w", rs.name, err)
+		}
+	}
 	for _, s := range r.senders {
 		if err := s.start(runCtx); err != nil {
 			return err
+		}
+	}
+	for _, rc := range r.receivers {
+		if rc.catchUp != nil {
+			rc.catchUp.start(runCtx)
 		}
 	}
 	for _, p := range r.plan.Pipelines {
@@ -223,6 +234,16 @@ func (r *Runner) stop(ctx context.Context) error {
 	for _, s := range r.senders {
 		<-s.done
 	}
+	for _, rs := range r.responders {
+		if rs.done != nil {
+			<-rs.done
+		}
+	}
+	for _, rc := range r.receivers {
+		if rc.catchUp != nil && rc.catchUp.done != nil {
+			<-rc.catchUp.done
+		}
+	}
 	for _, name := range slices.Backward(sortedKeys(r.transports)) {
 		if err := r.transports[name].Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("transport/%s: %w", name, err))
@@ -244,12 +265,21 @@ func (r *Runner) stop(ctx context.Context) error {
 }
 
 // Sync forces every sender to send what it holds and waits until every
-// change committed before the call is acknowledged, or ctx ends.
+// change committed before the call is acknowledged; then each device down
+// pipeline catches up with the cloud, and Sync waits for that too, or ctx
+// ends.
 func (r *Runner) Sync(ctx context.Context) error {
 	var errs []error
 	for _, s := range r.senders {
 		if err := s.Sync(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("pipeline %s: %w", s.spec.Name, err))
+		}
+	}
+	for _, rc := range r.receivers {
+		if rc.catchUp != nil {
+			if err := rc.catchUp.wait(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("pipeline %s: catch-up: %w", rc.spec.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

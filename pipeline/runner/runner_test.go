@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -72,7 +73,11 @@ func start(t *testing.T, plan Plan) *Runner {
 	r, err := New(plan, Options{})
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background()))
-	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = r.Shutdown(ctx) // flights nobody acks would make the drain wait forever
+	})
 	return r
 }
 
@@ -204,3 +209,5 @@ func TestRestartResendsWhatWasNotAcknowledged(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Items, 30, "the unacknowledged changes stayed in the outbox and went after the restart")
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

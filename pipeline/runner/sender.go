@@ -86,6 +86,8 @@ type sender struct {
 	drainCh chan struct{}
 	done    chan struct{}
 
+	lastSent map[string]pipeline.Version // FanOut: highest version sent per site
+
 	mu     sync.Mutex
 	status PipelineStatus
 }

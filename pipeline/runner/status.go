@@ -25,6 +25,10 @@ type PipelineStatus struct {
 	// when this pipeline last applied one (receivers).
 	LastAck   time.Time `json:"last_ack,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
+	// CatchingUp is set on a device's down pipeline while a catch-up runs;
+	// CatchUpChanges counts the changes catch-ups brought since start.
+	CatchingUp     bool  `json:"catching_up,omitempty"`
+	CatchUpChanges int64 `json:"catch_up_changes,omitempty"`
 
 	refreshed time.Time
 }

@@ -1,0 +1,76 @@
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// metaModel marks records that hold iotod's own state (replication
+// cursors) beside the items. Reads and finds never show them.
+const metaModel = "~meta"
+
+func metaKey(name string) pipeline.Key { return pipeline.Key{PK: "~meta", SK: name} }
+
+// GetMeta reads a value iotod keeps in the store ("" when unset).
+func (d *DB) GetMeta(ctx context.Context, name string) (string, error) {
+	var out string
+	err := d.store.View(ctx, func(tx pipeline.ReadTx) error {
+		rec, err := tx.Get(ctx, metaKey(name))
+		if errors.Is(err, pipeline.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Model == metaModel {
+			out = string(rec.Item)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("db: meta %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// SetMeta stores a value durably.
+func (d *DB) SetMeta(ctx context.Context, name, value string) error {
+	err := d.store.Update(ctx, func(tx pipeline.Tx) error {
+		return tx.Put(ctx, &pipeline.Record{Key: metaKey(name), Model: metaModel, Item: []byte(value)})
+	})
+	if err != nil {
+		return fmt.Errorf("db: meta %s: %w", name, err)
+	}
+	return nil
+}
+
+// ChangesSince calls fn, in key order, with a change for every item and
+// tombstone of the models keep accepts whose version is above since: the
+// changes a catch-up must resend. Items come as upserts with their whole
+// snapshot, tombstones as removes.
+func (d *DB) ChangesSince(ctx context.Context, since pipeline.Version, keep func(model string, item Item) bool, fn func(pipeline.Change) error) error {
+	return d.store.View(ctx, func(tx pipeline.ReadTx) error {
+		return tx.Scan(ctx, pipeline.Query{HashPrefix: true}, func(rec *pipeline.Record, _ pipeline.Position) (bool, error) {
+			if rec.Version.Compare(since) <= 0 || rec.Model == metaModel {
+				return true, nil
+			}
+			c := pipeline.Change{Key: rec.Key, Version: rec.Version, Origin: rec.Version.Origin}
+			if model, ok := TombstoneOf(rec); ok {
+				if !keep(model, nil) {
+					return true, nil
+				}
+				c.Model, c.Op = model, pipeline.OpRemove
+			} else {
+				item, err := decodeItem(rec.Item)
+				if err != nil || !keep(rec.Model, item) {
+					return true, nil
+				}
+				c.Model, c.Op, c.Item = rec.Model, pipeline.OpUpsert, rec.Item
+			}
+			return true, fn(c)
+		})
+	})
+}

@@ -1,0 +1,126 @@
+package runner
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	json "github.com/goccy/go-json"
+	"github.com/oklog/ulid/v2"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
+)
+
+// responder answers devices' sync requests on the cloud: every change of
+// the device's down models (its own items and those without an owner)
+// above its cursor, in catch-up batches, then a synced marker.
+type responder struct {
+	name   string
+	t      pipeline.Transport
+	db     *db.DB
+	schema *schema.Schema
+	owner  string
+	log    *slog.Logger
+	limit  int // changes per catch-up batch
+	done   chan struct{}
+}
+
+func (r *responder) start(ctx context.Context) error {
+	msgs, err := r.t.Subscribe(ctx, pipeline.ChanSync, "")
+	if err != nil {
+		return err
+	}
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		for msg := range msgs {
+			r.handle(ctx, msg)
+			msg.Ack()
+		}
+	}()
+	return nil
+}
+
+func (r *responder) handle(ctx context.Context, msg *message.Message) {
+	site := msg.Metadata.Get(pipeline.MetaSite)
+	var req pipeline.SyncRequest
+	if err := json.Unmarshal(msg.Payload, &req); err != nil || req.V != pipeline.ProtocolVersion || req.ID == "" {
+		r.log.Warn("unreadable sync request ignored", "pipeline", r.name, "site", site)
+		return
+	}
+	since := pipeline.Version{}
+	full := req.Full || req.Cursor == ""
+	if !full {
+		v, err := pipeline.ParseVersion(req.Cursor)
+		// A cursor older than the tombstones the cloud keeps cannot see
+		// every remove since: resync the device's models fully.
+		if err != nil || time.UnixMilli(v.Wall).Before(time.Now().Add(-db.TombstoneTTL)) {
+			full = true
+		} else {
+			since = v
+		}
+	}
+	keep := func(model string, item db.Item) bool {
+		m := r.schema.Models[model]
+		if m == nil || m.Process.Enable != schema.SideBoth && m.Process.Enable != "" ||
+			m.Process.Sync != schema.SyncDown && m.Process.Sync != schema.SyncBoth {
+			return false
+		}
+		if item == nil || r.owner == "" {
+			return true
+		}
+		owner, ok := item[r.owner].(string)
+		return !ok || owner == "" || owner == site
+	}
+	top, count := since, 0
+	var held []pipeline.Change
+	flush := func() error {
+		if len(held) == 0 {
+			return nil
+		}
+		err := r.publish(ctx, site, &pipeline.Batch{Kind: pipeline.KindChanges, CatchUp: true, Request: req.ID, Changes: held})
+		held = held[:0]
+		return err
+	}
+	err := r.db.ChangesSince(ctx, since, keep, func(c pipeline.Change) error {
+		held = append(held, c)
+		count++
+		if c.Version.Compare(top) > 0 {
+			top = c.Version
+		}
+		if len(held) >= r.limit {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		r.log.Warn("catch-up failed; the device asks again", "pipeline", r.name, "site", site, "err", err)
+		return
+	}
+	marker := &pipeline.Batch{Kind: pipeline.KindSynced, CatchUp: true, Request: req.ID, Count: count}
+	if !top.IsZero() {
+		marker.After = top.String()
+	}
+	if err := r.publish(ctx, site, marker); err != nil {
+		r.log.Warn("catch-up marker failed; the device asks again", "pipeline", r.name, "site", site, "err", err)
+		return
+	}
+	r.log.Info("catch-up sent", "pipeline", r.name, "site", site, "changes", count, "full", full)
+}
+
+func (r *responder) publish(ctx context.Context, site string, b *pipeline.Batch) error {
+	b.V, b.ID, b.Site = pipeline.ProtocolVersion, ulid.Make().String(), "cloud"
+	payload, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return r.t.Publish(pctx, pipeline.ChanDown, site, message.NewMessage(b.ID, payload))
+}
