@@ -30,9 +30,9 @@ type receiverSpec struct {
 	In        pipeline.Transport
 	DB        *db.DB
 	// Owner is the owner attribute checked on changes from devices.
-	Owner string
-	Stages    []namedStage
-	Triggers  []namedTrigger
+	Owner    string
+	Stages   []namedStage
+	Triggers []namedTrigger
 }
 
 type namedTrigger struct {
