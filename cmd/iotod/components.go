@@ -6,6 +6,7 @@ import (
 	"github.com/iotod/iotod/pipeline/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/inproc"
+	"github.com/iotod/iotod/plugins/transport/mqtt"
 	logtrigger "github.com/iotod/iotod/plugins/triggers/log"
 )
 
@@ -17,6 +18,7 @@ func components() (*pipeline.Registry, error) {
 		badger.NewFactory(),
 		// transports
 		inproc.NewFactory(),
+		mqtt.NewFactory(),
 		// stages
 		policy.NewFactory(),
 		batch.NewFactory(),

@@ -48,7 +48,7 @@ func (r *responder) handle(ctx context.Context, msg *message.Message) {
 	site := msg.Metadata.Get(pipeline.MetaSite)
 	var req pipeline.SyncRequest
 	if err := json.Unmarshal(msg.Payload, &req); err != nil || req.V != pipeline.ProtocolVersion || req.ID == "" {
-		r.log.Warn("unreadable sync request ignored", "pipeline", r.name, "site", site)
+		r.log.Warn("unreadable sync request ignored", "site", site)
 		return
 	}
 	since := pipeline.Version{}
@@ -100,7 +100,7 @@ func (r *responder) handle(ctx context.Context, msg *message.Message) {
 		err = flush()
 	}
 	if err != nil {
-		r.log.Warn("catch-up failed; the device asks again", "pipeline", r.name, "site", site, "err", err)
+		r.log.Warn("catch-up failed; the device asks again", "site", site, "err", err)
 		return
 	}
 	marker := &pipeline.Batch{Kind: pipeline.KindSynced, CatchUp: true, Request: req.ID, Count: count}
@@ -108,10 +108,10 @@ func (r *responder) handle(ctx context.Context, msg *message.Message) {
 		marker.After = top.String()
 	}
 	if err := r.publish(ctx, site, marker); err != nil {
-		r.log.Warn("catch-up marker failed; the device asks again", "pipeline", r.name, "site", site, "err", err)
+		r.log.Warn("catch-up marker failed; the device asks again", "site", site, "err", err)
 		return
 	}
-	r.log.Info("catch-up sent", "pipeline", r.name, "site", site, "changes", count, "full", full)
+	r.log.Info("catch-up sent", "site", site, "changes", count, "full", full)
 }
 
 func (r *responder) publish(ctx context.Context, site string, b *pipeline.Batch) error {
