@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,6 +41,7 @@ func mosquittoURL(t *testing.T) string {
 // mochiBroker is an embedded broker on a loopback port, allowing every
 // client everything.
 type mochiBroker struct {
+	once sync.Once
 	srv  *mochi.Server
 	addr string
 	url  string
@@ -80,8 +82,13 @@ func startMochi(t *testing.T, addr string, tlsCfg *tls.Config) *mochiBroker {
 	}
 	b := &mochiBroker{srv: srv, addr: ln.Addr().String()}
 	b.url = scheme + b.addr
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(b.stop)
 	return b
+}
+
+// stop closes the broker; it is safe to call twice.
+func (b *mochiBroker) stop() {
+	b.once.Do(func() { _ = b.srv.Close() })
 }
 
 var unsafeID = regexp.MustCompile(`[^A-Za-z0-9_.:-]+`)
@@ -219,4 +226,3 @@ func subscribe(t *testing.T, tr pipeline.Transport, ch pipeline.Channel, site st
 func dropped(tr *Transport, reason string) float64 {
 	return testutil.ToFloat64(tr.metrics.dropped.WithLabelValues(reason))
 }
-

@@ -37,10 +37,13 @@ import (
 	"github.com/iotod/iotod/pipeline"
 )
 
-const (
-	// ackInterval is how often paho sends the PUBACKs of acked messages
-	// (in the order the messages came, as MQTT requires).
-	ackInterval = 10 * time.Millisecond
+// ackInterval is how often paho sends the PUBACKs of acked messages (in
+// the order the messages came, as MQTT requires).
+const ackInterval = 10 * time.Millisecond
+
+// Waits of received messages nobody acks; variables so that tests can
+// shorten them.
+var (
 	// claimWait is how long a received message that no subscription wants
 	// yet (after a restart, the broker sends the session's messages before
 	// the pipelines subscribe) waits for one before it is dropped.
@@ -203,7 +206,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ack *paho.Con
 	go func() {
 		if len(filters) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), t.cfg.PublishTimeout)
-			_, err := cm.Subscribe(ctx, subscribePacket(filters))
+			err := t.subscribe(ctx, cm, filters)
 			cancel()
 			if err != nil {
 				t.log.Warn("mqtt: restoring subscriptions failed", "err", err)
@@ -288,23 +291,9 @@ func (t *Transport) Close(ctx context.Context) error {
 			f.timer.Stop()
 		}
 	}
-	flush := time.Until(t.lastAck.Add(3 * ackInterval))
 	t.mu.Unlock()
 
-	// Give paho's ack loop time to send the PUBACKs of the last acks.
-	if flush > 0 {
-		select {
-		case <-time.After(flush):
-		case <-ctx.Done():
-		}
-	}
 	var errs []error
-	if err := t.cm.Disconnect(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("mqtt close: disconnect: %w", err))
-	}
-	if err := t.session.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("mqtt close: session: %w", err))
-	}
 	done := make(chan struct{})
 	go func() {
 		t.pumps.Wait()
@@ -314,6 +303,23 @@ func (t *Transport) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("mqtt close: waiting for subscriptions: %w", ctx.Err()))
+	}
+	// The pumps have taken the last acks; give paho's ack loop time to
+	// send their PUBACKs.
+	t.mu.Lock()
+	flush := time.Until(t.lastAck.Add(3 * ackInterval))
+	t.mu.Unlock()
+	if flush > 0 {
+		select {
+		case <-time.After(flush):
+		case <-ctx.Done():
+		}
+	}
+	if err := t.cm.Disconnect(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt close: disconnect: %w", err))
+	}
+	if err := t.session.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt close: session: %w", err))
 	}
 	return errors.Join(errs...)
 }

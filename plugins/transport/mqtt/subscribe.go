@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/iotod/iotod/pipeline"
@@ -153,7 +154,7 @@ func (t *Transport) subscribeFilters(s *subscription) error {
 			go t.subscribeLater(s)
 			return nil
 		}
-		_, err := t.cm.Subscribe(s.ctx, subscribePacket(s.filters))
+		err := t.subscribe(s.ctx, t.cm, s.filters)
 		if err == nil || !connectionDown(err) {
 			return err
 		}
@@ -163,7 +164,7 @@ func (t *Transport) subscribeFilters(s *subscription) error {
 // subscribeLater subscribes s once ready, until s or the transport ends.
 func (t *Transport) subscribeLater(s *subscription) {
 	for t.awaitReady(s.ctx) == nil {
-		_, err := t.cm.Subscribe(s.ctx, subscribePacket(s.filters))
+		err := t.subscribe(s.ctx, t.cm, s.filters)
 		if err == nil || !connectionDown(err) {
 			if err != nil {
 				t.log.Warn("mqtt subscribe failed", "filters", s.filters, "err", err)
@@ -171,6 +172,40 @@ func (t *Transport) subscribeLater(s *subscription) {
 			return
 		}
 	}
+}
+
+// reasonIDInUse is the SUBACK reason "packet identifier in use".
+const reasonIDInUse = 0x91
+
+// subscribe subscribes to filters with QoS 1. mochi v2.7 keeps the packet
+// ids of the client and of the server in one map, so it refuses a
+// SUBSCRIBE whose id equals one of its own deliveries still unacked (0x91,
+// likely right after a restart, when it resends the session's messages):
+// that is tried again, with the next id.
+func (t *Transport) subscribe(ctx context.Context, cm *autopaho.ConnectionManager, filters []string) error {
+	for range 32 {
+		sa, err := cm.Subscribe(ctx, subscribePacket(filters))
+		if err == nil {
+			return nil
+		}
+		if sa == nil || !onlyIDInUse(sa.Reasons) {
+			if sa != nil {
+				return fmt.Errorf("filters %q: reason codes %v: %w", filters, sa.Reasons, err)
+			}
+			return err
+		}
+	}
+	return fmt.Errorf("filters %q: the broker kept answering \"packet identifier in use\"", filters)
+}
+
+// onlyIDInUse reports whether every failing reason code is 0x91.
+func onlyIDInUse(reasons []byte) bool {
+	for _, r := range reasons {
+		if r >= 0x80 && r != reasonIDInUse {
+			return false
+		}
+	}
+	return true
 }
 
 // subscribePacket subscribes to filters with QoS 1.
@@ -239,12 +274,23 @@ func (t *Transport) pump(s *subscription) {
 		case <-m.Nacked():
 			mcancel()
 		case <-s.ctx.Done():
+			t.ackedAtEnd(s, head, m)
 			mcancel()
 			return
 		case <-t.closing:
+			t.ackedAtEnd(s, head, m)
 			mcancel()
 			return
 		}
+	}
+}
+
+// ackedAtEnd takes an Ack that came together with the end of s.
+func (t *Transport) ackedAtEnd(s *subscription, head *item, m *message.Message) {
+	select {
+	case <-m.Acked():
+		t.acked(s, head)
+	default:
 	}
 }
 

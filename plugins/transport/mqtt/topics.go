@@ -33,7 +33,7 @@ func parseTemplate(s string) (topicScheme, error) {
 	ts := topicScheme{levels: strings.Split(s, "/"), siteAt: -1, chanAt: -1}
 	switch {
 	case s == "":
-		return ts, errors.New("empty")
+		return ts, errors.New("must not be empty")
 	case strings.HasPrefix(s, "$"):
 		return ts, fmt.Errorf("%q: must not start with '$' (topics the broker reserves)", s)
 	case strings.ContainsAny(s, "+#\x00"):
