@@ -21,6 +21,9 @@ import (
 type Client struct {
 	base string
 	http *http.Client
+	// Storage names the store the model operations address ("": the
+	// device's local store).
+	Storage string
 }
 
 // NewClient returns a client of the API at addr ("http://127.0.0.1:7400"
@@ -153,6 +156,12 @@ func (c *Client) modelOp(ctx context.Context, op, model string, props db.Item, p
 	q, err := paramsToQuery(p)
 	if err != nil {
 		return err
+	}
+	if c.Storage != "" {
+		if q != "" {
+			q += "&"
+		}
+		q += "storage=" + url.QueryEscape(c.Storage)
 	}
 	path := "/v1/models/" + url.PathEscape(model) + "/" + op
 	if q != "" {

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/iotod/iotod/db"
@@ -72,22 +73,27 @@ func (s *Server) modelOp(op string) http.HandlerFunc {
 		if props == nil {
 			props = db.Item{}
 		}
+		store, err := s.store(r.URL.Query().Get("storage"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		ctx := r.Context()
 		var out any
 		switch op {
 		case "create":
-			out, err = s.db.Create(ctx, model, props, p)
+			out, err = store.Create(ctx, model, props, p)
 		case "get":
-			out, err = s.db.Get(ctx, model, props, p)
+			out, err = store.Get(ctx, model, props, p)
 		case "find":
-			out, err = s.db.Find(ctx, model, props, p)
+			out, err = store.Find(ctx, model, props, p)
 		case "update":
-			out, err = s.db.Update(ctx, model, props, p)
+			out, err = store.Update(ctx, model, props, p)
 		case "upsert":
-			out, err = s.db.Upsert(ctx, model, props, p)
+			out, err = store.Upsert(ctx, model, props, p)
 		case "remove":
 			var n int
-			n, err = s.db.Remove(ctx, model, props, p)
+			n, err = store.Remove(ctx, model, props, p)
 			out = Removed{Removed: n}
 		}
 		if err != nil {
@@ -100,6 +106,23 @@ func (s *Server) modelOp(op string) http.HandlerFunc {
 		}
 		writeJSON(w, status, out)
 	}
+}
+
+// store picks the store a model operation addresses: the local one, or
+// another of the process by name.
+func (s *Server) store(name string) (Database, error) {
+	if name == "" {
+		return s.db, nil
+	}
+	if d, ok := s.stores[name]; ok && d != nil {
+		return d, nil
+	}
+	known := make([]string, 0, len(s.stores))
+	for n := range s.stores {
+		known = append(known, n)
+	}
+	slices.Sort(known)
+	return nil, fmt.Errorf("%w: storage %q is not served here (known: %s)", pipeline.ErrNotFound, name, strings.Join(known, ", "))
 }
 
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) {

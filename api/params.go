@@ -15,7 +15,7 @@ import (
 
 // queryParams lists the query parameters of the model endpoints.
 var queryParams = []string{"count", "exists", "fields", "hidden", "index", "limit", "many", "next",
-	"partial", "reverse", "substitutions", "where"}
+	"partial", "reverse", "storage", "substitutions", "where"}
 
 // paramsFromQuery reads db.Params from a raw query string. Each parameter
 // may appear once; a boolean given without a value ("?many") is true.
@@ -58,6 +58,8 @@ func setParam(p *db.Params, name, v string) error {
 		p.Next = v
 	case "index":
 		p.Index = v
+	case "storage":
+		// chooses the store; read by the handler, not a db param
 	case "where":
 		p.Where = v
 	case "fields":

@@ -32,6 +32,10 @@ type Options struct {
 	// Pipelines serve /v1/sync, /v1/status, /v1/deadletters and /metrics;
 	// nil when none are configured.
 	Pipelines Pipelines
+	// Stores are the other stores of the process by name (for example the
+	// cloud side's in the all-in-one setup), addressed with ?storage=NAME
+	// on the model endpoints.
+	Stores map[string]Database
 
 	_ struct{}
 }
@@ -39,6 +43,7 @@ type Options struct {
 // Server is the HTTP/JSON API server.
 type Server struct {
 	db      Database
+	stores  map[string]Database
 	pipes   Pipelines
 	site    string
 	log     *slog.Logger
@@ -56,7 +61,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DB == nil {
 		return nil, errors.New("api: Options.DB is required")
 	}
-	s := &Server{db: opts.DB, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	s := &Server{db: opts.DB, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	if r, ok := s.pipes.(*runner.Runner); ok && r == nil {
 		s.pipes = nil // a nil *Runner in the interface means none
 	}

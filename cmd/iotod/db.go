@@ -19,6 +19,7 @@ import (
 // dbFlags are the flags of every `iotod db` command.
 type dbFlags struct {
 	addr, socket string
+	storage      string
 	params       db.Params
 }
 
@@ -38,6 +39,7 @@ arguments:
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.addr, "addr", "", "API address (default: api.listen of the config, else http://"+config.DefaultListen+")")
 	pf.StringVar(&f.socket, "socket", "", "API unix socket (default: api.socket of the config)")
+	pf.StringVar(&f.storage, "storage", "", "the store to address by its name in the config (default: the device's local store), e.g. cloud in the all-in-one setup")
 	pf.IntVar(&f.params.Limit, "limit", 0, "find: return at most this many items")
 	pf.StringVar(&f.params.Next, "next", "", "find: resume after the page that returned this cursor")
 	pf.StringVar(&f.params.Index, "index", "", "find: query this secondary index")
@@ -77,6 +79,7 @@ func (f *dbFlags) call(cmd *cobra.Command, op string, args []string) error {
 	if err != nil {
 		return err
 	}
+	client.Storage = f.storage
 	ctx, model, p := cmd.Context(), args[0], &f.params
 	var out any
 	switch op {

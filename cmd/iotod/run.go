@@ -86,7 +86,13 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	if len(cfg.Pipelines) > 0 {
 		pipes = run
 	}
-	srv, err := api.NewServer(api.Options{DB: run.DB(name), Site: cfg.Site, Logger: log, Pipelines: pipes})
+	stores := map[string]api.Database{}
+	for other := range cfg.Storage {
+		if other != name {
+			stores[other] = run.DB(other)
+		}
+	}
+	srv, err := api.NewServer(api.Options{DB: run.DB(name), Stores: stores, Site: cfg.Site, Logger: log, Pipelines: pipes})
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func (r *receiver) handle(msg *message.Message) error {
 			for i, c := range b.Changes {
 				rejects[i] = pipeline.Reject{Model: c.Model, Key: c.Key, Reason: err.Error()}
 			}
-			_ = r.ack(ctx, site, &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID, Rejected: rejects})
+			_ = r.ack(ctx, r.ackSite(site), &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID, Rejected: rejects})
 		}
 		return err
 	}
@@ -140,7 +140,7 @@ func (r *receiver) handle(msg *message.Message) error {
 	if b.CatchUp {
 		return nil // catch-up answers are not acked: the device asks again if one is missing
 	}
-	if err := r.ack(ctx, site, ack); err != nil {
+	if err := r.ack(ctx, r.ackSite(site), ack); err != nil {
 		return err
 	}
 	r.m.changesOut.WithLabelValues(r.spec.Name).Add(float64(len(applied)))
@@ -148,6 +148,15 @@ func (r *receiver) handle(msg *message.Message) error {
 	r.status.LastAck = time.Now()
 	r.mu.Unlock()
 	return nil
+}
+
+// ackSite is the site an ack goes to: the cloud answers the device a batch
+// came from; a device answers as itself, also for batches sent to all.
+func (r *receiver) ackSite(from string) string {
+	if r.spec.From != "" {
+		return r.spec.From
+	}
+	return from
 }
 
 func (r *receiver) ack(ctx context.Context, site string, ack *pipeline.Ack) error {
