@@ -31,7 +31,7 @@ func TestParamsFromQuery(t *testing.T) {
 		{query: `substitutions={"a":1}{}`, err: "substitutions: want a JSON object"},
 		{query: "exists=maybe", err: "exists: want true or false"},
 		{query: "Limit=1", err: `unknown query parameter "Limit"`},
-		{query: "a=1&b=2", err: `unknown query parameter "a" (known: count, exists, fields, hidden, index, limit, many, next, partial, reverse, substitutions, where); unknown query parameter "b"`},
+		{query: "a=1&b=2", err: `unknown query parameter "a" (known: count, exists, fields, hidden, index, limit, many, next, partial, reverse, storage, substitutions, where); unknown query parameter "b"`},
 	}
 	for _, tt := range tests {
 		got, err := paramsFromQuery(tt.query)
