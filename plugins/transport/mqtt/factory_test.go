@@ -86,6 +86,28 @@ func TestMaxPayload(t *testing.T) {
 	quiet(t, in, 200*time.Millisecond)
 }
 
+// TestBrokerMaximumPacket: a message over the maximum packet size the
+// broker gives in CONNACK is refused before it is sent (the broker would
+// drop the connection, and the session would send it again on every
+// reconnect). mosquitto gives one; mochi v2.7 enforces its maximum without
+// announcing it.
+func TestBrokerMaximumPacket(t *testing.T) {
+	m := startMosquitto(t, "max_packet_size 2048")
+	tr := newOpener(t, m.url, nil).open(t, "")
+	in := subscribe(t, tr, pipeline.ChanUp, "dev")
+	err := tr.Publish(t.Context(), pipeline.ChanUp, "dev", message.NewMessage("big", make([]byte, 3000)))
+	if !errors.Is(err, pipeline.ErrTooLargeForTransport) {
+		t.Fatalf("publish over the broker's maximum: got %v, want ErrTooLargeForTransport", err)
+	}
+	publish(t, tr, pipeline.ChanUp, "dev", message.NewMessage("small", make([]byte, 1500)))
+	if m := recv(t, in, 5*time.Second); m.UUID != "small" {
+		t.Errorf("got %s, want small", m.UUID)
+	}
+	if !tr.Connected() {
+		t.Error("not connected after the refused publish")
+	}
+}
+
 // TestPublishWaitsForConnection: with no broker, Publish waits until its
 // context ends, and Subscribe returns after connect_timeout.
 func TestPublishWaitsForConnection(t *testing.T) {

@@ -51,6 +51,12 @@ type mochiBroker struct {
 // tlsCfg is set. It stops when the test ends.
 func startMochi(t *testing.T, addr string, tlsCfg *tls.Config) *mochiBroker {
 	t.Helper()
+	return startMochiWith(t, addr, tlsCfg, nil)
+}
+
+// startMochiWith is startMochi with options tuned by tune.
+func startMochiWith(t *testing.T, addr string, tlsCfg *tls.Config, tune func(*mochi.Options)) *mochiBroker {
+	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
@@ -70,7 +76,11 @@ func startMochi(t *testing.T, addr string, tlsCfg *tls.Config) *mochiBroker {
 		ln = tls.NewListener(ln, tlsCfg)
 		scheme = "mqtts://"
 	}
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts := &mochi.Options{Logger: slog.New(slog.DiscardHandler)}
+	if tune != nil {
+		tune(opts)
+	}
+	srv := mochi.New(opts)
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,10 @@ type mosquittoProc struct {
 	cmd  *exec.Cmd
 }
 
-// startMosquitto starts mosquitto on a free loopback port, skipping t when
-// it is not installed (make test installs it).
-func startMosquitto(t *testing.T) *mosquittoProc {
+// startMosquitto starts mosquitto on a free loopback port, with extra
+// config lines, skipping t when it is not installed (make test installs
+// it).
+func startMosquitto(t *testing.T, extra ...string) *mosquittoProc {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -44,6 +45,9 @@ func startMosquitto(t *testing.T) *mosquittoProc {
 	text := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n", port)
 	if os.Geteuid() == 0 {
 		text += "user root\n"
+	}
+	for _, line := range extra {
+		text += line + "\n"
 	}
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

@@ -79,7 +79,8 @@ type Transport struct {
 	filters   map[string]*filterRef
 	unclaimed []*pending
 	lastAck   time.Time
-	failing   bool // a connect attempt failed since the last connection
+	failing   bool   // a connect attempt failed since the last connection
+	maxPacket uint32 // the broker's maximum packet size (CONNACK), 0 for none
 }
 
 // New starts a transport with cfg, which must be valid, for set.Site; it
@@ -200,6 +201,10 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ack *paho.Con
 	gen := t.gen
 	filters := t.liveFilters()
 	t.failing = false
+	t.maxPacket = 0
+	if ack.Properties != nil && ack.Properties.MaximumPacketSize != nil {
+		t.maxPacket = *ack.Properties.MaximumPacketSize
+	}
 	t.mu.Unlock()
 	t.metrics.connects.Inc()
 	t.log.Info("mqtt connected", "session_present", ack.SessionPresent, "subscriptions", len(filters))

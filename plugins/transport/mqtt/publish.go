@@ -53,6 +53,12 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 		if err := t.awaitReady(ctx); err != nil {
 			return fmt.Errorf("mqtt publish on %s for %s: waiting for the connection: %w", ch, site, err)
 		}
+		// A packet over the broker's maximum would make it drop the
+		// connection, and paho would send it again on every reconnect.
+		if limit := t.brokerMax(); limit > 0 && packetSize(p) > limit {
+			return fmt.Errorf("mqtt publish on %s for %s: packet of about %d bytes, the broker takes at most %d: %w",
+				ch, site, packetSize(p), limit, pipeline.ErrTooLargeForTransport)
+		}
 		resp, err := t.cm.Publish(ctx, p)
 		if err == nil {
 			return nil
@@ -75,6 +81,26 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 		}
 		return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, err)
 	}
+}
+
+// brokerMax is the broker's maximum packet size, 0 when it gave none.
+func (t *Transport) brokerMax() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.maxPacket)
+}
+
+// packetSize bounds the encoded size of p from above: fixed header,
+// topic, packet id, properties (each user property with its id and two
+// length prefixes) and payload.
+func packetSize(p *paho.Publish) int {
+	n := 5 + 2 + len(p.Topic) + 2 + 4 + len(p.Payload)
+	if p.Properties != nil {
+		for _, u := range p.Properties.User {
+			n += 5 + len(u.Key) + len(u.Value)
+		}
+	}
+	return n
 }
 
 // connectionDown reports whether err says the connection was down when
