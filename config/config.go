@@ -89,6 +89,10 @@ type PipelineConfig struct {
 	Side schema.Side
 	// AckTimeout is how long a sender waits for an ack before resending.
 	AckTimeout time.Duration
+	// Owner is the item attribute naming the device an item belongs to
+	// (default deviceId): a cloud pipeline sends a change only to that
+	// device, and refuses a device's change to another device's item.
+	Owner string
 	Stages     []ComponentConfig
 	Triggers   []ComponentConfig
 

@@ -12,7 +12,7 @@ import (
 )
 
 // The keys of a pipeline entry.
-var pipelineKeys = []string{"ack_timeout", "direction", "from", "stages", "to", "triggers"}
+var pipelineKeys = []string{"ack_timeout", "direction", "from", "owner", "stages", "to", "triggers"}
 
 // pipelineEntry decodes pipelines.NAME. The wiring between entries is
 // checked later, by validatePipelines.
@@ -40,6 +40,9 @@ func (l *loader) pipelineEntry(name string, n *yaml.Node, path string) *Pipeline
 		if p.AckTimeout <= 0 {
 			l.report(path+".ack_timeout", "must be positive, got %s", p.AckTimeout)
 		}
+	}
+	if o := mappingValue(n, "owner"); o != nil {
+		p.Owner = l.str(o, path+".owner")
 	}
 	p.Stages = l.components(mappingValue(n, "stages"), path+".stages", pipeline.KindStage)
 	p.Triggers = l.components(mappingValue(n, "triggers"), path+".triggers", pipeline.KindTrigger)
