@@ -51,6 +51,11 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 		return err
 	}
 	name, _, ok := cfg.LocalStorage()
+	if !ok && len(cfg.Storage) == 1 {
+		for only := range cfg.Storage {
+			name, ok = only, true // a cloud worker's one (cloud) store
+		}
+	}
 	if !ok {
 		return fmt.Errorf("%s: no device storage to serve", strings.Join(cfg.Files, ", "))
 	}
