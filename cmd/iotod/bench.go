@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure iotod beside raw baselines run in the same process",
 	}
-	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd())
+	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd())
 	return cmd
 }
 
@@ -89,5 +90,59 @@ func newBenchDBCmd() *cobra.Command {
 	f.DurationVar(&o.Duration, "duration", 3*time.Second, "length of each measured run")
 	f.IntVar(&o.Runs, "runs", 3, "runs per write figure (the median is reported)")
 	f.IntVar(&o.ReadItems, "items", 1_000_000, "items loaded for P9")
+	return cmd
+}
+
+func newBenchReplicateCmd() *cobra.Command {
+	var o bench.ReplicateOptions
+	var keep bool
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "replicate",
+		Short: "P3 sustained replication, P4 latency and P5 catch-up over MQTT (embedded broker, device and cloud runners), each beside raw paho publishes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Dir == "" {
+				dir, err := os.MkdirTemp("", "iotod-bench-")
+				if err != nil {
+					return err
+				}
+				o.Dir = dir
+			}
+			if !keep {
+				defer os.RemoveAll(o.Dir)
+			}
+			o.Out = cmd.OutOrStdout()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
+			return bench.RunReplicate(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Dir, "dir", "", "folder for the stores, sessions and broker (default: a new temporary folder)")
+	f.BoolVar(&keep, "keep", false, "keep the folder afterwards")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	f.BoolVar(&o.MemoryBroker, "memory-broker", false, "run the broker without persistence (pipelines.yaml persists)")
+	f.StringSliceVar(&o.Sections, "only", nil, "run only these sections: p3, p4, p5 (default: all)")
+	f.StringVar(&o.Durability, "durability", "sync", "the device store's durability: sync or async")
+	f.IntVar(&o.Changes, "changes", 200_000, "P3: creates streamed while the pipelines run")
+	f.IntVar(&o.Writers, "writers", 4, "P3: concurrent writers")
+	f.IntVar(&o.TxSize, "tx", 100, "P3: creates per transaction")
+	f.IntVar(&o.RawMessages, "raw", 20_000, "messages per raw paho publish baseline")
+	f.IntVar(&o.Runs, "runs", 3, "P3: runs (the median is reported)")
+	f.IntVar(&o.Latency, "latency", 2_000, "P4: device changes timed")
+	f.IntVar(&o.Rate, "rate", 200, "P4: changes per second")
+	f.IntVar(&o.Down, "down", 500, "P4: cloud changes timed to the device")
+	f.IntVar(&o.Offline, "offline", 1_000_000, "P5: changes queued before the device connects")
+	f.IntVar(&o.Live, "live", 300, "P5: local creates timed during the drain (at most)")
 	return cmd
 }

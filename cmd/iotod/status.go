@@ -91,6 +91,9 @@ func printStatus(w io.Writer, st *api.Status, now time.Time) error {
 		}
 		_ = tw.Flush() // into a buffer: cannot fail
 		for _, p := range st.Pipelines {
+			if p.CatchingUp {
+				fmt.Fprintf(&b, "%s: catching up with the cloud: %d changes received\n", p.Name, p.CatchUpChanges)
+			}
 			if p.LastError != "" {
 				fmt.Fprintf(&b, "%s: last error: %s\n", p.Name, p.LastError)
 			}

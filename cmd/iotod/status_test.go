@@ -88,7 +88,7 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 
 func TestPrintStatus(t *testing.T) {
 	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
-	for _, name := range []string{"pipelines", "none"} {
+	for _, name := range []string{"pipelines", "none", "catchup"} {
 		t.Run(name, func(t *testing.T) {
 			in, err := os.ReadFile(filepath.Join("testdata/status", name+".json"))
 			require.NoError(t, err)

@@ -80,8 +80,13 @@ func showProgress(ctx context.Context, c *api.Client, out io.Writer) (stop func(
 			if st, err := c.Status(ctx); err == nil {
 				left, flying := pending(st)
 				most = max(most, left)
-				_, _ = fmt.Fprintf(out, "\r\x1b[Ksyncing: %d of %d changes left, %d in flight (%s)",
-					left, most, flying, age(time.Since(start)))
+				catching, got := catchUp(st)
+				down := ""
+				if catching {
+					down = fmt.Sprintf("; catching up: %d changes in", got)
+				}
+				_, _ = fmt.Fprintf(out, "\r\x1b[Ksyncing: %d of %d changes left, %d in flight%s (%s)",
+					left, most, flying, down, age(time.Since(start)))
 			}
 			select {
 			case <-ctx.Done():
@@ -109,4 +114,14 @@ func pending(st *api.Status) (left int64, flying int) {
 		}
 	}
 	return left, flying
+}
+
+// catchUp reports whether a device down pipeline is catching up, and the
+// changes catch-ups have brought.
+func catchUp(st *api.Status) (running bool, changes int64) {
+	for _, p := range st.Pipelines {
+		running = running || p.CatchingUp
+		changes += p.CatchUpChanges
+	}
+	return running, changes
 }
