@@ -209,7 +209,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	// The pumps have taken the last acks; give paho's ack loop time to
 	// send their PUBACKs.
 	t.mu.Lock()
-	flush := time.Until(t.lastAck.Add(3 * ackInterval))
+	flush := time.Until(t.lastAck.Add(10 * ackInterval))
 	t.mu.Unlock()
 	if flush > 0 {
 		select {

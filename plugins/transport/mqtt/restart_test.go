@@ -63,7 +63,7 @@ func TestUnclaimedDropped(t *testing.T) {
 // ended are acknowledged after releaseWait (counted as abandoned); a Close
 // before that leaves them to the broker, and they come again.
 func TestEndedSubscription(t *testing.T) {
-	shorten(t, claimWait, 300*time.Millisecond)
+	shorten(t, claimWait, time.Second)
 	b := startMochi(t, "", nil)
 	o := newOpener(t, b.url, nil)
 	for _, closeFirst := range []bool{true, false} {
