@@ -18,26 +18,6 @@ import (
 	"github.com/iotod/iotod/schema"
 )
 
-// badgerFactory adapts badger.Open for plans built in tests.
-type badgerFactory struct{}
-
-type badgerConfig struct{ badger.Config }
-
-func (badgerFactory) Kind() pipeline.Kind { return pipeline.KindStorage }
-func (badgerFactory) Type() string        { return "badger" }
-func (badgerFactory) Description() string { return "test" }
-func (badgerFactory) NewDefaultConfig() pipeline.Config {
-	return &badgerConfig{badger.NewDefaultConfig()}
-}
-func (badgerFactory) Create(ctx context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
-	return badger.Open(ctx, cfg.(*badgerConfig).Config, set.Logger)
-}
-
-type harness struct {
-	plan Plan
-	r    *Runner
-}
-
 // allInOne is a device and a cloud store in one process over inproc.
 func allInOne(t *testing.T, dirs ...string) Plan {
 	t.Helper()
@@ -49,7 +29,7 @@ func allInOne(t *testing.T, dirs ...string) Plan {
 	store := func(dir string, side schema.Side, site string) StoragePlan {
 		cfg := badger.NewDefaultConfig()
 		cfg.Path = dir
-		return StoragePlan{ComponentPlan: ComponentPlan{Factory: badgerFactory{}, Config: &badgerConfig{cfg}}, Side: side, Site: site}
+		return StoragePlan{ComponentPlan: ComponentPlan{Factory: badger.NewFactory(), Config: &cfg}, Side: side, Site: site}
 	}
 	tf := inproc.NewFactory()
 	return Plan{
