@@ -46,8 +46,11 @@ type Transport interface {
 	// MQTT QoS 1, the PUBACK).
 	Publish(ctx context.Context, ch Channel, site string, msg *message.Message) error
 	// Subscribe receives the messages on ch for site; site "" receives
-	// every site's. Each message carries MetaSite. The channel closes when
-	// ctx ends or the transport closes.
+	// every site's, shared among the subscribers of all processes (so
+	// several cloud workers split the work), except on the ack channels,
+	// where every subscriber hears every ack: a sender needs the acks of
+	// its own batches and ignores the rest. Each message carries MetaSite.
+	// The channel closes when ctx ends or the transport closes.
 	Subscribe(ctx context.Context, ch Channel, site string) (<-chan *message.Message, error)
 	// Close stops the transport; it is safe to call twice.
 	Close(ctx context.Context) error

@@ -72,7 +72,9 @@ func (s *subscription) push(in *inbound, m *message.Message) {
 func (t *Transport) filtersFor(ch pipeline.Channel, site string) []string {
 	if site == "" {
 		f := t.topics.topic(ch, "+")
-		if t.cfg.ShareGroup != "" {
+		// Work is shared among the workers; acks are not: each worker must
+		// hear the acks of the batches it sent (it ignores the others).
+		if t.cfg.ShareGroup != "" && !isAck(ch) {
 			f = "$share/" + t.cfg.ShareGroup + "/" + f
 		}
 		return []string{f}
@@ -84,9 +86,14 @@ func (t *Transport) filtersFor(ch pipeline.Channel, site string) []string {
 	return fs
 }
 
+func isAck(ch pipeline.Channel) bool {
+	return ch == pipeline.ChanUpAck || ch == pipeline.ChanDownAck
+}
+
 // Subscribe receives the messages on ch for site (on the down channel,
 // pipeline.Broadcast's too); site "" receives every site's, through a
-// shared subscription when share_group is set. It returns once the broker
+// shared subscription when share_group is set (except on the ack
+// channels, which every subscriber hears whole). It returns once the broker
 // has acknowledged the subscription, or after connect_timeout while the
 // transport is not connected (it then subscribes on connection). Messages
 // the broker kept in the session for this client that fit the
