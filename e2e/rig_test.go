@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+)
+
+// brokerKind says where a rig's MQTT broker runs.
+type brokerKind int
+
+const (
+	// inCloud: the embedded broker in the first cloud worker's process.
+	inCloud brokerKind = iota
+	// ownProcess: the embedded broker in a process of its own.
+	ownProcess
+	// viaMosquitto: a mosquitto of the test's own; no iotod runs a broker.
+	viaMosquitto
+)
+
+func (k brokerKind) String() string {
+	return [...]string{"embedded", "embedded-process", "mosquitto"}[k]
+}
+
+// rig is a broker, cloud workers and devices, each a process.
+type rig struct {
+	t       *testing.T
+	kind    brokerKind
+	addr    string // the broker's host:port
+	mosq    *mosquitto
+	broker  *node // ownProcess
+	workers []*node
+	devices map[string]*node
+}
+
+// newRig starts the broker, the cloud workers, then a device per site.
+func newRig(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
+	t.Helper()
+	r := &rig{t: t, kind: kind, devices: map[string]*node{}}
+	switch kind {
+	case viaMosquitto:
+		r.mosq = startMosquitto(t)
+		r.addr = r.mosq.addr
+	case ownProcess:
+		r.addr = freeAddr(t)
+		r.broker = startNode(t, "broker", brokerOnlyConfig(t, r.addr, sites))
+	default:
+		r.addr = freeAddr(t)
+	}
+	for w := 1; w <= workers; w++ {
+		embedded := ""
+		if kind == inCloud && w == 1 {
+			embedded = r.addr
+		}
+		r.workers = append(r.workers, startNode(t, fmt.Sprintf("worker-%d", w), cloudConfig(t, w, r.addr, embedded, sites)))
+	}
+	for _, s := range sites {
+		r.devices[s] = startNode(t, s, deviceConfig(t, s, r.addr))
+	}
+	return r
+}
+
+// cloud is the first cloud worker.
+func (r *rig) cloud() *node { return r.workers[0] }
+
+// forBrokers runs f on the embedded broker and, when the tests have
+// mosquitto, on mosquitto.
+func forBrokers(t *testing.T, f func(t *testing.T, kind brokerKind)) {
+	for _, k := range []brokerKind{inCloud, viaMosquitto} {
+		t.Run(k.String(), func(t *testing.T) { f(t, k) })
+	}
+}
