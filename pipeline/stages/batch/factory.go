@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/iotod/iotod/pipeline"
 )
@@ -10,36 +9,11 @@ import (
 // TypeName is the stage type in configuration.
 const TypeName = "batch"
 
-// Factory makes batchers.
-type Factory struct{}
-
-// NewFactory returns the batch stage factory.
-func NewFactory() pipeline.Factory { return Factory{} }
-
-// Kind returns pipeline.KindStage.
-func (Factory) Kind() pipeline.Kind { return pipeline.KindStage }
-
-// Type returns TypeName.
-func (Factory) Type() string { return TypeName }
-
-// Description is one line for `iotod plugins list`.
-func (Factory) Description() string {
-	return "holds changes, keeping the latest per key, and cuts batches at delay, byte limit or count"
+// NewFactory returns the batch stage factory; it makes *Batcher values
+// (pipeline.Batcher).
+func NewFactory() pipeline.Factory {
+	return pipeline.MakeFactory(pipeline.KindStage, TypeName,
+		"holds changes, keeping the latest per key, and cuts batches at delay, byte limit or count",
+		func() Config { return *NewDefaultConfig() },
+		func(_ context.Context, set pipeline.Settings, c Config) (any, error) { return New(c, set.Site), nil })
 }
-
-// NewDefaultConfig returns NewDefaultConfig().
-func (Factory) NewDefaultConfig() pipeline.Config { return NewDefaultConfig() }
-
-// Create returns a *Batcher (a pipeline.Batcher).
-func (Factory) Create(_ context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, fmt.Errorf("%s: config is %T, want *batch.Config", set.ID, cfg)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", set.ID, err)
-	}
-	return New(*c, set.Site), nil
-}
-
-var _ pipeline.Factory = Factory{}

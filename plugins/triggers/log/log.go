@@ -4,7 +4,6 @@ package log
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -35,26 +34,14 @@ func (c *Config) Validate() error {
 	return fmt.Errorf("%w: level: %q is not one of debug, info, warn", pipeline.ErrInvalid, c.Level)
 }
 
-type factory struct{}
-
 // NewFactory returns the log trigger's factory.
-func NewFactory() pipeline.Factory { return factory{} }
-
-func (factory) Kind() pipeline.Kind { return pipeline.KindTrigger }
-func (factory) Type() string        { return TypeName }
-func (factory) Description() string {
-	return "logs one line per applied batch with its change counts per model"
+func NewFactory() pipeline.Factory {
+	return pipeline.MakeFactory(pipeline.KindTrigger, TypeName,
+		"logs one line per applied batch with its change counts per model",
+		func() Config { return Config{Level: "info"} }, create)
 }
-func (factory) NewDefaultConfig() pipeline.Config { return &Config{Level: "info"} }
 
-func (factory) Create(_ context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return nil, errors.New("log trigger: wrong config type")
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
+func create(_ context.Context, set pipeline.Settings, c Config) (any, error) {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn}[c.Level]
 	log := set.Logger
 	if log == nil {
