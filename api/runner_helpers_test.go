@@ -16,21 +16,6 @@ import (
 	"github.com/iotod/iotod/schema"
 )
 
-// badgerFactory adapts badger.Open to a pipeline.Factory for test plans.
-type badgerFactory struct{}
-
-type badgerConfig struct{ badger.Config }
-
-func (badgerFactory) Kind() pipeline.Kind { return pipeline.KindStorage }
-func (badgerFactory) Type() string        { return "badger" }
-func (badgerFactory) Description() string { return "badger store for api tests" }
-func (badgerFactory) NewDefaultConfig() pipeline.Config {
-	return &badgerConfig{badger.NewDefaultConfig()}
-}
-func (badgerFactory) Create(ctx context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
-	return badger.Open(ctx, cfg.(*badgerConfig).Config, set.Logger)
-}
-
 // busFactory hands the runner a transport the test holds too, so a test
 // can publish on it.
 type busFactory struct{ t *inproc.Transport }
@@ -54,7 +39,7 @@ func testPlan(t *testing.T, site string, cloud bool) (runner.Plan, *inproc.Trans
 		cfg := badger.NewDefaultConfig()
 		cfg.Path = t.TempDir()
 		cfg.Durability = badger.DurabilityAsync
-		return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: badgerFactory{}, Config: &badgerConfig{cfg}},
+		return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: badger.NewFactory(), Config: &cfg},
 			Side: side, Site: site}
 	}
 	bus, err := inproc.New(inproc.NewDefaultConfig())
