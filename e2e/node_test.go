@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,4 +226,42 @@ func (n *node) tail(lines int) string {
 
 func (n *node) dumpLog() {
 	n.t.Logf("--- %s log (%s), last lines:\n%s", n.name, n.dir, n.tail(60))
+}
+
+// metric sums the series of the named metric on the node's /metrics
+// whose line contains every match, such as `pipeline="up"` (0 when
+// absent).
+func (n *node) metric(name string, match ...string) float64 {
+	n.t.Helper()
+	n.mu.Lock()
+	addr := n.addr
+	n.mu.Unlock()
+	resp, err := http.Get(addr + "/metrics")
+	if err != nil {
+		n.t.Fatalf("%s: GET /metrics: %v", n.name, err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") || !containsAll(line, match) {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
