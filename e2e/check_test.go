@@ -89,3 +89,5 @@ func eventually(t *testing.T, timeout time.Duration, msg string, cond func() boo
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func fmtAny(v any) string { return fmt.Sprint(v) }

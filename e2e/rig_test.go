@@ -35,6 +35,17 @@ type rig struct {
 // newRig starts the broker, the cloud workers, then a device per site.
 func newRig(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
 	t.Helper()
+	r := newCloud(t, kind, workers, sites...)
+	for _, s := range sites {
+		r.addDevice(s)
+	}
+	return r
+}
+
+// newCloud starts the broker, with a user for each of sites, and the
+// cloud workers; no device.
+func newCloud(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
+	t.Helper()
 	r := &rig{t: t, kind: kind, devices: map[string]*node{}}
 	switch kind {
 	case viaMosquitto:
@@ -53,10 +64,15 @@ func newRig(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
 		}
 		r.workers = append(r.workers, startNode(t, fmt.Sprintf("worker-%d", w), cloudConfig(t, w, r.addr, embedded, sites)))
 	}
-	for _, s := range sites {
-		r.devices[s] = startNode(t, s, deviceConfig(t, s, r.addr))
-	}
 	return r
+}
+
+// addDevice starts a device process for site (a user of the broker).
+func (r *rig) addDevice(site string) *node {
+	r.t.Helper()
+	n := startNode(r.t, site, deviceConfig(r.t, site, r.addr))
+	r.devices[site] = n
+	return n
 }
 
 // cloud is the first cloud worker.
