@@ -85,3 +85,12 @@ func forBrokers(t *testing.T, f func(t *testing.T, kind brokerKind)) {
 		t.Run(k.String(), func(t *testing.T) { f(t, k) })
 	}
 }
+
+// addDeviceVia starts a device process for site that reaches the broker
+// at addr (a proxy).
+func (r *rig) addDeviceVia(site, addr string) *node {
+	r.t.Helper()
+	n := startNode(r.t, site, deviceConfig(r.t, site, addr))
+	r.devices[site] = n
+	return n
+}

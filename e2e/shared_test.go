@@ -11,6 +11,7 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/runner"
 )
 
 // TestTwoWorkersShareTheLoad runs two cloud workers, each with a store of
@@ -84,15 +85,21 @@ func version(it db.Item) pipeline.Version {
 }
 
 // inFlight is the changes a node's pipeline sent and has no ack for yet.
-func inFlight(t *testing.T, n *node, pipeline string) int {
+func inFlight(t *testing.T, n *node, name string) int {
 	t.Helper()
 	st, err := n.client().Status(context.Background())
 	require.NoError(t, err)
-	for _, p := range st.Pipelines {
-		if p.Name == pipeline {
-			return p.InFlight
+	p := pipelineOf(st.Pipelines, name)
+	require.NotNil(t, p, "%s: no pipeline %s", n.name, name)
+	return p.InFlight
+}
+
+// pipelineOf finds a pipeline's status by name (nil if none).
+func pipelineOf(ps []runner.PipelineStatus, name string) *runner.PipelineStatus {
+	for i := range ps {
+		if ps[i].Name == name {
+			return &ps[i]
 		}
 	}
-	t.Fatalf("%s: no pipeline %s", n.name, pipeline)
-	return 0
+	return nil
 }
