@@ -26,6 +26,8 @@ type node struct {
 	dir  string
 	cfg  string
 	env  []string
+	// args, when set, are the iotod arguments instead of run -c cfg.
+	args []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -54,15 +56,34 @@ func startNode(t *testing.T, name, config string, env ...string) *node {
 	return n
 }
 
+// startIn runs iotod with args in dir (whose files it uses as they are).
+func startIn(t *testing.T, name, dir string, args []string, env ...string) *node {
+	t.Helper()
+	n := &node{t: t, name: name, dir: dir, env: env, args: args}
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			n.dumpLog()
+		}
+	})
+	n.start()
+	return n
+}
+
 // start runs the process and waits until its API answers.
 func (n *node) start() {
 	n.t.Helper()
 	bin := iotodBin(n.t)
-	log, err := os.OpenFile(filepath.Join(n.dir, "iotod.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	log, err := os.OpenFile(n.logPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "-c", n.cfg)
+	args := n.args
+	if args == nil {
+		args = []string{"run", "-c", n.cfg}
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = n.dir
 	cmd.Env = append(os.Environ(), n.env...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -211,9 +232,11 @@ func (n *node) sync(timeout time.Duration) {
 
 // logText is the node's whole log so far.
 func (n *node) logText() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "iotod.log"))
+	b, _ := os.ReadFile(n.logPath())
 	return string(b)
 }
+
+func (n *node) logPath() string { return filepath.Join(n.dir, n.name+".log") }
 
 // tail is the last lines of the node's log.
 func (n *node) tail(lines int) string {

@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	fence = regexp.MustCompile("(?s)```(\\w+)\\n(.*?)```")
+	// skipped are the quick start's lines the test does itself: it works
+	// in a copy of the repository's files, with iotod built and on PATH.
+	skipped = regexp.MustCompile(`^(git clone |cd iotod$|go build -o bin/iotod |export PATH=)`)
+	goRun   = regexp.MustCompile(`^go run \./cmd/iotod `)
+	// Ids, times and loopback ports vary from run to run.
+	ulidRE = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
+	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	portRE = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+)
+
+// step is a sh block of the quick start and the output shown after it.
+type step struct {
+	commands []string
+	want     []string
+}
+
+// TestQuickstart runs every sh block of docs/quickstart.md in a copy of
+// the repository's config files, on free ports: the blocks that start
+// `iotod run` start it in the background (stopping those of an earlier
+// part first), the others run in turn. The lines shown after a block must
+// come out in that order (ids, times and ports aside); after a server's
+// block, in its log. An id shown twice must be the same id both times.
+func TestQuickstart(t *testing.T) {
+	bin := iotodBin(t)
+	dir := quickstartDir(t)
+	env := []string{
+		"IOTOD_BROKER=" + freeAddr(t), "IOTOD_API=" + freeAddr(t), "IOTOD_CLOUD_API=" + freeAddr(t),
+		"PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH"),
+	}
+	text, err := os.ReadFile("../docs/quickstart.md")
+	require.NoError(t, err)
+	steps := parseSteps(string(text))
+	require.GreaterOrEqual(t, len(steps), 6, "sh blocks in the quick start")
+
+	docIDs, outIDs := idMask{}, idMask{} // the same id, the same name, in the doc and in the output
+	var servers []*node
+	started := 0
+	serving := false // the last step started servers
+	for i, s := range steps {
+		var out strings.Builder
+		for _, line := range s.commands {
+			line = goRun.ReplaceAllString(line, "iotod ")
+			if strings.HasPrefix(line, "iotod run") {
+				if !serving {
+					for _, n := range servers {
+						n.stop()
+					}
+					servers = nil
+				}
+				args := strings.Fields(strings.TrimPrefix(line, "iotod "))
+				started++
+				n := startIn(t, fmt.Sprintf("server-%d", started), dir, args, env...)
+				servers = append(servers, n)
+				out.WriteString(n.logText())
+				continue
+			}
+			out.WriteString(runLine(t, dir, env, line))
+		}
+		serving = len(s.commands) > 0 && strings.Contains(goRun.ReplaceAllString(s.commands[len(s.commands)-1], "iotod "), "iotod run")
+		if serving { // a log: its ids are its own
+			requireLines(t, i+1, idMask{}.mask(s.want), idMask{}.mask([]string{out.String()})[0])
+			continue
+		}
+		requireLines(t, i+1, docIDs.mask(s.want), outIDs.mask([]string{out.String()})[0])
+	}
+	for _, n := range servers {
+		n.stop()
+	}
+}
+
+// quickstartDir copies the files the quick start uses into a temp
+// folder: pipelines.yaml (its API on a free port), the schema, and
+// docs/examples.
+func quickstartDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cp := func(src, dst, from, to string) {
+		b, err := os.ReadFile(src)
+		require.NoError(t, err)
+		if from != "" {
+			require.Equal(t, 1, strings.Count(string(b), from), "%s: %q once", src, from)
+			b = []byte(strings.Replace(string(b), from, to, 1))
+		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(dst), 0o755))
+		require.NoError(t, os.WriteFile(dst, b, 0o600))
+	}
+	cp("../pipelines.yaml", filepath.Join(dir, "pipelines.yaml"), "listen: 127.0.0.1:7400", "listen: "+freeAddr(t))
+	cp("../schema.json5", filepath.Join(dir, "schema.json5"), "", "")
+	examples, err := filepath.Glob("../docs/examples/*.yaml")
+	require.NoError(t, err)
+	for _, ex := range examples {
+		cp(ex, filepath.Join(dir, "docs", "examples", filepath.Base(ex)), "", "")
+	}
+	return dir
+}
+
+// parseSteps reads the sh blocks of a markdown text, each with the text
+// or json block right after it as its output.
+func parseSteps(md string) []step {
+	var steps []step
+	blocks := fence.FindAllStringSubmatch(md, -1)
+	for i, b := range blocks {
+		if b[1] != "sh" {
+			continue
+		}
+		var s step
+		for _, line := range strings.Split(b[2], "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") && !skipped.MatchString(line) {
+				s.commands = append(s.commands, line)
+			}
+		}
+		if i+1 < len(blocks) && (blocks[i+1][1] == "text" || blocks[i+1][1] == "json") {
+			for _, line := range strings.Split(blocks[i+1][2], "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					s.want = append(s.want, line)
+				}
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// runLine runs one command line of the quick start with bash.
+func runLine(t *testing.T, dir string, env []string, line string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", line)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "%s\nstdout: %s\nstderr: %s", line, stdout.String(), stderr.String())
+	return stdout.String()
+}
+
+// idMask names ids by their order of first appearance: <id1>, <id2>...
+type idMask map[string]string
+
+func (m idMask) mask(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = ulidRE.ReplaceAllStringFunc(l, func(id string) string {
+			if _, ok := m[id]; !ok {
+				m[id] = fmt.Sprintf("<id%d>", len(m)+1)
+			}
+			return m[id]
+		})
+	}
+	return out
+}
+
+// requireLines checks that want's lines are in got, in order, each within
+// a line of got, once times and ports are masked.
+func requireLines(t *testing.T, step int, want []string, got string) {
+	t.Helper()
+	mask := func(s string) string {
+		s = timeRE.ReplaceAllString(s, "<time>")
+		return portRE.ReplaceAllString(s, "127.0.0.1:<port>")
+	}
+	lines := strings.Split(mask(got), "\n")
+	at := 0
+	for _, w := range want {
+		w = mask(w)
+		for at < len(lines) && !strings.Contains(lines[at], w) {
+			at++
+		}
+		require.Less(t, at, len(lines), "quick start step %d: %q not in the output (in order):\n%s", step, w, got)
+		at++
+	}
+}
