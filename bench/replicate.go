@@ -244,9 +244,9 @@ func writeConcurrently(ctx context.Context, d *db.DB, writers, n, txSize int) er
 }
 
 // sampleRSS samples the anonymous RSS every 50ms until the returned func
-// is called, which returns the peak.
+// is called, which returns the peak (the same on later calls).
 func sampleRSS() func() int64 {
-	stop, peak := make(chan struct{}), make(chan int64)
+	stop, peak := make(chan struct{}), make(chan int64, 1)
 	go func() {
 		top := anonRSSBytes()
 		t := time.NewTicker(50 * time.Millisecond)
@@ -261,7 +261,12 @@ func sampleRSS() func() int64 {
 			}
 		}
 	}()
-	return func() int64 { close(stop); return <-peak }
+	var once sync.Once
+	var top int64
+	return func() int64 {
+		once.Do(func() { close(stop); top = <-peak })
+		return top
+	}
 }
 
 // cpuModel reads the processor's name from /proc/cpuinfo ("unknown"

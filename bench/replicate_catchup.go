@@ -38,6 +38,7 @@ func runP5(ctx context.Context, o ReplicateOptions, cfg rigConfig) (err error) {
 	before := anonRSSBytes()
 
 	stopRSS := sampleRSS()
+	defer stopRSS()
 	start := time.Now()
 	cloud, err := rg.startCloud(ctx)
 	if err != nil {
