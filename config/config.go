@@ -92,9 +92,9 @@ type PipelineConfig struct {
 	// Owner is the item attribute naming the device an item belongs to
 	// (default deviceId): a cloud pipeline sends a change only to that
 	// device, and refuses a device's change to another device's item.
-	Owner string
-	Stages     []ComponentConfig
-	Triggers   []ComponentConfig
+	Owner    string
+	Stages   []ComponentConfig
+	Triggers []ComponentConfig
 
 	_ struct{}
 }
