@@ -41,9 +41,9 @@ func TestOfflineDeviceCatchesUp(t *testing.T) {
 		_, err := dev.client().Batch(ctx, ops)
 		require.NoError(t, err, "batch write at %d", start)
 	}
-	const commands = 200
+	const commands = 1000
 	for i := range commands {
-		_, err := cloud.Create(ctx, "Command", db.Item{"deviceId": "dev-1", "id": fmt.Sprintf("c%03d", i), "command": "set", "n": i}, nil)
+		_, err := cloud.Create(ctx, "Command", db.Item{"deviceId": "dev-1", "id": fmt.Sprintf("c%04d", i), "command": "set", "n": i}, nil)
 		require.NoError(t, err)
 	}
 	t.Logf("offline: %d changes written in %s", offlineChanges, time.Since(t0).Round(time.Millisecond))

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -81,13 +82,13 @@ func (r *responder) handle(ctx context.Context, msg *message.Message) {
 		if len(held) == 0 {
 			return nil
 		}
-		err := r.publish(ctx, site, &pipeline.Batch{Kind: pipeline.KindChanges, CatchUp: true, Request: req.ID, Changes: held})
+		sent, err := r.publishChanges(ctx, site, req.ID, held)
+		count += sent
 		held = held[:0]
 		return err
 	}
 	err := r.db.ChangesSince(ctx, since, keep, func(c pipeline.Change) error {
 		held = append(held, c)
-		count++
 		if c.Version.Compare(top) > 0 {
 			top = c.Version
 		}
@@ -112,6 +113,31 @@ func (r *responder) handle(ctx context.Context, msg *message.Message) {
 		return
 	}
 	r.log.Info("catch-up sent", "site", site, "changes", count, "full", full)
+}
+
+// publishChanges sends changes as catch-up batches for request, halving
+// a batch the transport finds too large for its maximum payload. A single
+// change too large is left out (the live sender refuses it the same way)
+// and not counted. It returns how many changes went out.
+func (r *responder) publishChanges(ctx context.Context, site, request string, changes []pipeline.Change) (int, error) {
+	err := r.publish(ctx, site, &pipeline.Batch{Kind: pipeline.KindChanges, CatchUp: true, Request: request, Changes: changes})
+	switch {
+	case err == nil:
+		return len(changes), nil
+	case !errors.Is(err, pipeline.ErrTooLargeForTransport):
+		return 0, err
+	case len(changes) == 1:
+		r.log.Warn("catch-up: a change too large for the transport is left out", "site", site,
+			"model", changes[0].Model, "key", changes[0].Key.String(), "err", err)
+		return 0, nil
+	}
+	half := len(changes) / 2
+	first, err := r.publishChanges(ctx, site, request, changes[:half])
+	if err != nil {
+		return first, err
+	}
+	second, err := r.publishChanges(ctx, site, request, changes[half:])
+	return first + second, err
 }
 
 func (r *responder) publish(ctx context.Context, site string, b *pipeline.Batch) error {
