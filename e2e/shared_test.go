@@ -28,7 +28,7 @@ func TestTwoWorkersShareTheLoad(t *testing.T) {
 	}
 	r := newRig(t, kind, 2, "dev-1")
 	dev := r.devices["dev-1"]
-	l := startLoad(t, dev, "dev-1", 4)
+	l := readingLoad(t, dev, "dev-1", 4)
 
 	ctx := context.Background()
 	const commands = 40
@@ -38,7 +38,8 @@ func TestTwoWorkersShareTheLoad(t *testing.T) {
 		require.NoError(t, err)
 		time.Sleep(2 * loadPhase / commands)
 	}
-	l.settle(t, "two workers", 2*time.Minute)
+	l.halt()
+	dev.sync(2 * time.Minute)
 
 	props := db.Item{"deviceId": "dev-1"}
 	w1, w2 := items(t, r.workers[0].client(), "Reading", props), items(t, r.workers[1].client(), "Reading", props)
@@ -49,7 +50,12 @@ func TestTwoWorkersShareTheLoad(t *testing.T) {
 	t.Logf("worker 1 applied %v changes (%d keys), worker 2 %v (%d keys); the device's acks settled %v", applied1, len(w1), applied2, len(w2), settled)
 	assert.Positive(t, applied1, "worker 1 applied some")
 	assert.Positive(t, applied2, "worker 2 applied some")
-	assert.Equal(t, settled, applied1+applied2, "each change applied once, by one worker")
+	if resends := dev.metric("iotod_resends_total", `pipeline="up"`); resends == 0 {
+		assert.Equal(t, settled, applied1+applied2, "each change applied once, by one worker")
+	} else { // a batch resent after a late ack may have gone to the other worker too
+		t.Logf("%v batches resent: a change may be in both workers' stores", resends)
+		assert.GreaterOrEqual(t, applied1+applied2, settled)
+	}
 
 	// Every command of both workers reached the device.
 	eventually(t, time.Minute, "every command on the device", func() bool {
