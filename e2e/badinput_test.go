@@ -70,18 +70,24 @@ func TestBadInputOnTheWire(t *testing.T) {
 				Version: versionAt("dev-1", now, 1), Origin: "dev-1", Time: now},
 			pipeline.Change{Model: "Nope", Op: pipeline.OpCreate, Key: pipeline.Key{PK: "x", SK: "y"}, Item: json.RawMessage(`{}`),
 				Version: versionAt("dev-1", now, 2), Origin: "dev-1", Time: now},
-		), "Reading.value", "Log", "Nope")
+			pipeline.Change{Model: "Report", Op: pipeline.OpCreate, Key: pipeline.Key{PK: "report#", SK: "report#r1"},
+				Item:    json.RawMessage(`{"pk":"report#","sk":"report#r1","_type":"Report","id":"r1","total":1}`),
+				Version: versionAt("dev-1", now, 3), Origin: "dev-1", Time: now},
+		), "Reading.value", "Log", "Nope", "Report")
 
 		// Another device's item, another origin.
 		other := rd("dev-1", "o1", 1)
 		other.Origin, other.Version.Origin = "dev-2", "dev-2"
 		rejected(batchOf("dev-1", rd("dev-2", "n1", 1), other), `belongs to "dev-2"`, `origin "dev-2" is not the sending site "dev-1"`)
 
-		// Another device's topic: the broker refuses the publish.
+		// Another device's topic, or a topic only the cloud may publish
+		// on: the broker refuses the publish.
 		payload, _ := json.Marshal(batchOf("dev-2", reading("dev-2", "dev-2", "spoof", versionAt("dev-2", now, 0), pipeline.OpCreate, 1)))
-		code, err = bad.publish(topic("dev-2", "up"), payload)
-		t.Logf("%s: a publish on another device's topic: PUBACK reason %#x, err %v", kind, code, err)
-		assert.Equal(t, byte(0x87), code, "not authorized")
+		for _, tp := range []string{topic("dev-2", "up"), topic("dev-1", "down"), topic("all", "down"), topic("dev-2", "up-ack")} {
+			code, err = bad.publish(tp, payload)
+			t.Logf("%s: a device's publish on %s: PUBACK reason %#x, err %v", kind, tp, code, err)
+			assert.Equal(t, byte(0x87), code, "%s: not authorized", tp)
+		}
 
 		// Over max_payload (128KB): the transports refuse to publish it;
 		// received, it is applied (neither broker nor receiver bounds it).
@@ -136,6 +142,7 @@ func TestBadInputOnTheWire(t *testing.T) {
 		}
 		assert.ElementsMatch(t, want, got, "dev-1's readings in the cloud")
 		assertNoModel(t, cloud, "Log")
+		assert.Empty(t, items(t, cloud, "Report", nil), "no Report from a device")
 	})
 }
 

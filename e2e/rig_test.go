@@ -46,6 +46,7 @@ func newRig(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
 // cloud workers; no device.
 func newCloud(t *testing.T, kind brokerKind, workers int, sites ...string) *rig {
 	t.Helper()
+	iotodBin(t) // skips under -short before anything starts
 	r := &rig{t: t, kind: kind, devices: map[string]*node{}}
 	switch kind {
 	case viaMosquitto:
