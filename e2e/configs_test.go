@@ -62,9 +62,10 @@ func brokerSection(addr string, devices []string) string {
 	return b.String()
 }
 
-// cloudConfig is a cloud worker: the cloud store, an mqtt transport
-// (client id worker-N) and the ingest and down pipelines; with
-// embeddedAt set it also runs the broker there.
+// cloudConfig is a cloud worker: the cloud store (writing as site
+// cloud-N, so two workers' versions never tie), an mqtt transport (client
+// id worker-N) and the ingest and down pipelines; with embeddedAt set it
+// also runs the broker there.
 func cloudConfig(t *testing.T, worker int, broker, embeddedAt string, devices []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "site: cloud\nschema: %s\n", schemaPath(t))
@@ -72,7 +73,7 @@ func cloudConfig(t *testing.T, worker int, broker, embeddedAt string, devices []
 		b.WriteString(brokerSection(embeddedAt, devices))
 	}
 	fmt.Fprintf(&b, `storage:
-  cloud: {type: badger, path: ./cloud, durability: sync, side: cloud, site: cloud}
+  cloud: {type: badger, path: ./cloud, durability: sync, side: cloud, site: cloud-%d}
 transports:
   mqtt:
 %spipelines:
@@ -87,7 +88,7 @@ transports:
     ack_timeout: 3s
 api:
   listen: 127.0.0.1:0
-`, mqttTransport(broker, fmt.Sprintf("worker-%d", worker), cloudUser, cloudPassword))
+`, worker, mqttTransport(broker, fmt.Sprintf("worker-%d", worker), cloudUser, cloudPassword))
 	return b.String()
 }
 
