@@ -11,7 +11,7 @@ import (
 )
 
 // buildPipelines makes the stages, triggers, senders and receivers.
-func (r *Runner) buildPipelines(ctx context.Context) error {
+func (r *Runner) buildPipelines(ctx, runCtx context.Context) error {
 	for _, p := range r.plan.Pipelines {
 		switch {
 		case p.From.Kind == pipeline.KindStorage && p.To.Kind == pipeline.KindTransport:
@@ -19,7 +19,7 @@ func (r *Runner) buildPipelines(ctx context.Context) error {
 				return fmt.Errorf("pipeline %s: %w", p.Name, err)
 			}
 		case p.From.Kind == pipeline.KindTransport && p.To.Kind == pipeline.KindStorage:
-			if err := r.buildReceiver(ctx, p); err != nil {
+			if err := r.buildReceiver(ctx, runCtx, p); err != nil {
 				return fmt.Errorf("pipeline %s: %w", p.Name, err)
 			}
 		default:
@@ -86,7 +86,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 	return nil
 }
 
-func (r *Runner) buildReceiver(ctx context.Context, p PipelinePlan) error {
+func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) error {
 	dst, ok := r.stores[p.To.Name]
 	t, tok := r.transports[p.From.Name]
 	if !ok || !tok {
@@ -128,6 +128,7 @@ func (r *Runner) buildReceiver(ctx context.Context, p PipelinePlan) error {
 		r.router = router
 	}
 	rc := newReceiver(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
+	rc.runCtx = runCtx
 	if p.Direction == pipeline.Down && dst.plan.Side != schema.SideCloud {
 		rc.catchUp = newCatchUp(p.Name, dst.plan.Site, t, dst.db, r.log.With("pipeline", p.Name))
 	}

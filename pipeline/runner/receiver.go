@@ -48,13 +48,18 @@ type receiver struct {
 	dl   *DeadLetters
 	// catchUp is set on a device's down receiver.
 	catchUp *catchUp
+	// runCtx lives as long as the runner; acks are published on it.
+	runCtx context.Context
+	// acking bounds the acks being published at once.
+	acking chan struct{}
+	ackWG  sync.WaitGroup
 
 	mu     sync.Mutex
 	status PipelineStatus
 }
 
 func newReceiver(spec receiverSpec, m *metrics, log *slog.Logger, dl *DeadLetters) *receiver {
-	return &receiver{spec: spec, m: m, log: log, dl: dl, status: PipelineStatus{Name: spec.Name,
+	return &receiver{spec: spec, m: m, log: log, dl: dl, runCtx: context.Background(), acking: make(chan struct{}, maxAcking), status: PipelineStatus{Name: spec.Name,
 		Direction: spec.Direction, From: "transport/" + spec.Transport, To: "storage/" + spec.Storage, State: "running"}}
 }
 
@@ -140,15 +145,30 @@ func (r *receiver) handle(msg *message.Message) error {
 	if b.CatchUp {
 		return nil // catch-up answers are not acked: the device asks again if one is missing
 	}
-	if err := r.ack(ctx, r.ackSite(site), ack); err != nil {
-		return err
-	}
+	r.ackLater(r.ackSite(site), ack)
 	r.m.changesOut.WithLabelValues(r.spec.Name).Add(float64(len(applied)))
 	r.mu.Lock()
 	r.status.LastAck = time.Now()
 	r.mu.Unlock()
 	return nil
 }
+
+// ackLater publishes ack without holding up the next batch: the batch is
+// applied (durably) already, so if the ack is lost the sender resends, the
+// apply is a no-op and the ack goes again. At most maxAcking acks are in
+// flight; beyond that the receiver waits.
+func (r *receiver) ackLater(site string, ack *pipeline.Ack) {
+	r.acking <- struct{}{}
+	r.ackWG.Add(1)
+	go func() {
+		defer func() { <-r.acking; r.ackWG.Done() }()
+		if err := r.ack(r.runCtx, site, ack); err != nil {
+			r.log.Debug("ack not sent; the sender will resend", "batch", ack.Batch, "err", err)
+		}
+	}()
+}
+
+const maxAcking = 32
 
 // ackSite is the site an ack goes to: the cloud answers the device a batch
 // came from; a device answers as itself, also for batches sent to all.

@@ -157,7 +157,7 @@ func (r *Runner) start(ctx, runCtx context.Context) error {
 		}
 		r.transports[name] = t
 	}
-	if err := r.buildPipelines(ctx); err != nil {
+	if err := r.buildPipelines(ctx, runCtx); err != nil {
 		return err
 	}
 	if len(r.receivers) > 0 {
@@ -227,6 +227,9 @@ func (r *Runner) stop(ctx context.Context) error {
 		if err := r.router.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("router: %w", err))
 		}
+	}
+	for _, rc := range r.receivers {
+		rc.ackWG.Wait() // the last acks go out before the transports close
 	}
 	if r.cancel != nil {
 		r.cancel()
