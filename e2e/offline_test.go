@@ -47,6 +47,13 @@ func TestOfflineDeviceCatchesUp(t *testing.T) {
 		require.NoError(t, err)
 	}
 	t.Logf("offline: %d changes written in %s", offlineChanges, time.Since(t0).Round(time.Millisecond))
+	// iotod status shows what waits while the device is offline.
+	eventually(t, 5*time.Second, "the status shows the outbox", func() bool {
+		st, err := dev.client().Status(ctx)
+		require.NoError(t, err)
+		up := pipelineOf(st.Pipelines, "up")
+		return up != nil && up.Outbox != nil && up.Outbox.Depth >= offlineChanges
+	})
 
 	px.up()
 	t1 := time.Now()

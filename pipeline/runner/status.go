@@ -62,28 +62,46 @@ func (s *sender) setLastError(err error) {
 func (s *sender) publishStatus() {
 	s.mu.Lock()
 	fresh := time.Since(s.status.refreshed) < 200*time.Millisecond
+	if !fresh {
+		s.status.InFlight = s.flying
+	}
 	s.mu.Unlock()
 	if fresh {
 		return
 	}
+	s.m.inFlight.WithLabelValues(s.spec.Name).Set(float64(s.flying))
+	s.refreshOutbox()
+}
+
+// refreshOutbox reads the outbox's stats into the snapshot and the
+// metrics. The loop calls it through publishStatus; snapshot calls it too
+// when the loop has not for a while: the loop can be held in a publish
+// (a disconnected transport), and what waits in the outbox then is what
+// the status must show.
+func (s *sender) refreshOutbox() {
 	st, err := s.spec.Store.Outbox().Stats(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.refreshed = time.Now()
-	s.status.InFlight = s.flying
-	if err == nil {
-		s.status.Outbox = &st
-		s.m.outboxDepth.WithLabelValues(s.spec.Storage).Set(float64(st.Depth))
-		age := 0.0
-		if st.Depth > 0 && !st.Oldest.IsZero() {
-			age = time.Since(st.Oldest).Seconds()
-		}
-		s.m.outboxAge.WithLabelValues(s.spec.Storage).Set(age)
+	if err != nil {
+		return
 	}
-	s.m.inFlight.WithLabelValues(s.spec.Name).Set(float64(s.flying))
+	s.status.Outbox = &st
+	s.m.outboxDepth.WithLabelValues(s.spec.Storage).Set(float64(st.Depth))
+	age := 0.0
+	if st.Depth > 0 && !st.Oldest.IsZero() {
+		age = time.Since(st.Oldest).Seconds()
+	}
+	s.m.outboxAge.WithLabelValues(s.spec.Storage).Set(age)
 }
 
 func (s *sender) snapshot() PipelineStatus {
+	s.mu.Lock()
+	stale := time.Since(s.status.refreshed) > time.Second
+	s.mu.Unlock()
+	if stale {
+		s.refreshOutbox()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
