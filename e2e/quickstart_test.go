@@ -25,6 +25,7 @@ var (
 	ulidRE = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
 	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
 	portRE = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	agoRE  = regexp.MustCompile(`\b\d[0-9hmsµn.]* ago\b`)
 )
 
 // step is a sh block of the quick start and the output shown after it.
@@ -37,7 +38,7 @@ type step struct {
 // the repository's config files, on free ports: the blocks that start
 // `iotod run` start it in the background (stopping those of an earlier
 // part first), the others run in turn. The lines shown after a block must
-// come out in that order (ids, times and ports aside); after a server's
+// come out in that order (ids, times, ages and ports aside); after a server's
 // block, in its log. An id shown twice must be the same id both times.
 func TestQuickstart(t *testing.T) {
 	bin := iotodBin(t)
@@ -176,6 +177,7 @@ func requireLines(t *testing.T, step int, want []string, got string) {
 	t.Helper()
 	mask := func(s string) string {
 		s = timeRE.ReplaceAllString(s, "<time>")
+		s = agoRE.ReplaceAllString(s, "<ago>")
 		return portRE.ReplaceAllString(s, "127.0.0.1:<port>")
 	}
 	lines := strings.Split(mask(got), "\n")
