@@ -10,7 +10,7 @@ import (
 )
 
 // planOf turns a checked config into what the runner builds. Dead letters
-// go to deadletters.jsonl in the config file's folder.
+// go to data/deadletters.jsonl under the config file's folder.
 func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 	plan := runner.Plan{Site: cfg.Site, Schema: sch, Dir: cfg.Dir,
 		Storage: map[string]runner.StoragePlan{}, Transports: map[string]runner.ComponentPlan{}, Broker: cfg.Broker}
@@ -35,7 +35,7 @@ func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 		plan.Pipelines = append(plan.Pipelines, pp)
 	}
 	if len(cfg.Pipelines) > 0 {
-		plan.DeadLetters = filepath.Join(cfg.Dir, "deadletters.jsonl")
+		plan.DeadLetters = filepath.Join(cfg.Dir, "data", "deadletters.jsonl")
 	}
 	return plan
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -52,6 +53,9 @@ func (d *DeadLetters) Add(letters ...DeadLetter) error {
 	}
 	if d.path == "" {
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(d.path), 0o755); err != nil {
+		return fmt.Errorf("dead letters: %w", err)
 	}
 	f, err := os.OpenFile(d.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
