@@ -55,3 +55,9 @@ type Transport interface {
 	// Close stops the transport; it is safe to call twice.
 	Close(ctx context.Context) error
 }
+
+// PayloadLimiter is implemented by transports with a maximum payload.
+// Receivers refuse batches over it: the protocol has senders split them.
+type PayloadLimiter interface {
+	MaxPayload() int
+}

@@ -74,7 +74,12 @@ func (r *receiver) handle(msg *message.Message) error {
 	if err := json.Unmarshal(msg.Payload, &b); err != nil {
 		return pipeline.Permanent(fmt.Errorf("%w: pipeline %s: batch from site %q is not valid JSON: %v", pipeline.ErrInvalid, r.spec.Name, site, err))
 	}
-	if err := b.Validate(); err != nil {
+	err := b.Validate()
+	if l, ok := r.spec.In.(pipeline.PayloadLimiter); ok && err == nil && l.MaxPayload() > 0 && len(msg.Payload) > l.MaxPayload() {
+		err = pipeline.Permanent(fmt.Errorf("%w: batch %s is %d bytes, over the %d byte maximum payload (senders split larger batches)",
+			pipeline.ErrTooLarge, b.ID, len(msg.Payload), l.MaxPayload()))
+	}
+	if err != nil {
 		if b.ID != "" { // tell the sender, so it stops resending
 			rejects := make([]pipeline.Reject, len(b.Changes))
 			for i, c := range b.Changes {
@@ -115,7 +120,6 @@ func (r *receiver) handle(msg *message.Message) error {
 	}
 	ack.Rejected = append(ack.Rejected, b.Rejected...)
 	var results []db.ApplyResult
-	var err error
 	if r.spec.Direction == pipeline.Up {
 		results, err = r.spec.DB.ApplyFrom(ctx, site, r.spec.Owner, b.Changes)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
@@ -68,4 +69,33 @@ func TestOversizedBatchesAreSplitAndOversizedChangesRefused(t *testing.T) {
 	st, err := r.stores["local"].store.Outbox().Stats(ctx)
 	require.NoError(t, err)
 	require.Zero(t, st.Depth, "the refused change is settled, not resent forever")
+}
+
+func (s small) MaxPayload() int { return s.max }
+
+// A batch received over the transport's maximum payload is refused whole,
+// with the reason in the ack, and nothing of it is stored.
+func TestReceivedBatchOverTheMaximumIsRefused(t *testing.T) {
+	ctx := context.Background()
+	plan := allInOne(t)
+	bus := plan.Transports["bus"]
+	plan.Transports["bus"] = ComponentPlan{Factory: smallFactory{Factory: bus.Factory, max: 2000}, Config: bus.Config}
+	r := start(t, plan)
+	inner := r.transports["bus"].(small).Transport // publish past the limit, as a rogue device would
+	acks, err := inner.Subscribe(ctx, pipeline.ChanUpAck, "dev1")
+	require.NoError(t, err)
+	item := fmt.Sprintf(`{"pk":"reading#dev1","sk":"reading#00000001","deviceId":"dev1","seq":1,"tags":[%q]}`, strings.Repeat("z", 3000))
+	payload := fmt.Sprintf(`{"v":1,"id":"big","changes":[{"model":"Reading","op":"create","key":{"pk":"reading#dev1","sk":"reading#00000001"},"item":%s,"version":{"wall":1,"counter":0,"origin":"dev1"},"origin":"dev1"}]}`, item)
+	require.NoError(t, inner.Publish(ctx, pipeline.ChanUp, "dev1", message.NewMessage("m", []byte(payload))))
+	var msg *message.Message
+	select {
+	case msg = <-acks:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ack for the oversized batch")
+	}
+	msg.Ack()
+	require.Contains(t, string(msg.Payload), `"batch":"big"`)
+	require.Contains(t, string(msg.Payload), "over the 2000 byte maximum payload")
+	_, err = r.DB("cloud").Get(ctx, "Reading", db.Item{"deviceId": "dev1", "seq": 1}, nil)
+	require.ErrorIs(t, err, pipeline.ErrNotFound)
 }

@@ -32,3 +32,9 @@ func create(ctx context.Context, set pipeline.Settings, c Config) (any, error) {
 	}
 	return t, nil
 }
+
+// MaxPayload is the largest payload this transport publishes; receivers
+// refuse larger batches, which a well-behaved sender never sends.
+func (t *Transport) MaxPayload() int { return int(t.cfg.MaxPayload) }
+
+var _ pipeline.PayloadLimiter = (*Transport)(nil)
