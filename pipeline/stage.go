@@ -32,6 +32,9 @@ type StageSettings struct {
 	Direction Direction
 	// Side is where the pipeline runs: "device" or "cloud".
 	Side string
+	// Receiving is set on a pipeline from a transport into a store, whose
+	// store checks every item against the schema as it applies it.
+	Receiving bool
 }
 
 // StageBinder is implemented by stages that need to know their pipeline.

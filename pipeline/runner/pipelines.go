@@ -143,7 +143,8 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 		return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
 	}
 	if b, ok := c.(pipeline.StageBinder); ok {
-		if err := b.Bind(pipeline.StageSettings{Pipeline: p.Name, Direction: p.Direction, Side: side}); err != nil {
+		ss := pipeline.StageSettings{Pipeline: p.Name, Direction: p.Direction, Side: side, Receiving: p.From.Kind == pipeline.KindTransport}
+		if err := b.Bind(ss); err != nil {
 			return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
 		}
 	}

@@ -127,3 +127,31 @@ func TestProcessDoesNotTouchTheInputChanges(t *testing.T) {
 		}
 	}
 }
+
+// On a receiving pipeline the store validates items as it applies them,
+// so the stage checks only the rules and that items are JSON; on a sending
+// one it validates them itself.
+func TestReceivingLeavesItemChecksToTheStore(t *testing.T) {
+	chg := func(seq uint64, item string) pipeline.Change {
+		return pipeline.Change{Seq: seq, Model: "Store", Op: pipeline.OpUpsert, Key: pipeline.Key{PK: "store#" + item, SK: "store#"}, Item: []byte(item)}
+	}
+	for _, receiving := range []bool{false, true} {
+		set := plugintest.NewStageSettings(t, NewFactory())
+		s := New(*NewDefaultConfig(), set)
+		if err := s.Bind(pipeline.StageSettings{Pipeline: "p", Direction: pipeline.Up, Side: "cloud", Receiving: receiving}); err != nil {
+			t.Fatal(err)
+		}
+		b := &pipeline.Batch{ID: "b", Changes: []pipeline.Change{chg(1, `{"key":1,"colour":"red"}`), chg(2, `{"key":`)}}
+		out, err := s.Process(t.Context(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPassed := 0
+		if receiving {
+			wantPassed = 1 // the schema-invalid item goes on to the store, which refuses it
+		}
+		if len(out.Changes) != wantPassed || len(out.Rejected) != 2-wantPassed {
+			t.Errorf("receiving=%v: passed %d, rejected %d; want %d passed", receiving, len(out.Changes), len(out.Rejected), wantPassed)
+		}
+	}
+}

@@ -30,6 +30,8 @@ type Stage struct {
 	schema *schema.Schema
 	check  *db.Checker
 	dir    pipeline.Direction
+	// storeChecks: the pipeline's store validates items (receiving side).
+	storeChecks bool
 }
 
 // New returns a policy stage over set.Schema (which must not be nil).
@@ -51,6 +53,9 @@ func (s *Stage) Bind(ss pipeline.StageSettings) error {
 		return fmt.Errorf("%s: %w: direction is %s but pipeline %q runs %s", s.id, pipeline.ErrInvalid, s.cfg.Direction, ss.Pipeline, ss.Direction)
 	}
 	s.dir = ss.Direction
+	// A receiving store validates each item as it applies it, with the
+	// same checks and reasons: checking here too would do it twice.
+	s.storeChecks = ss.Receiving
 	return nil
 }
 
@@ -114,7 +119,7 @@ func (s *Stage) verdict(c *pipeline.Change) string {
 	if len(c.Item) == 0 {
 		return fmt.Sprintf("%s without an item", c.Op)
 	}
-	if !s.cfg.ValidateItems {
+	if !s.cfg.ValidateItems || s.storeChecks {
 		if !json.Valid(c.Item) {
 			return "malformed item: not valid JSON"
 		}
