@@ -143,11 +143,18 @@ func (r *rig) start(ctx context.Context, plan runner.Plan, store string) (*side,
 }
 
 // shutdown stops the given sides (nil ones skipped), device first.
+// shutdown stops the sides in order, waiting at most 30s in all for
+// in-flight batches: what is not acknowledged by then does not matter once
+// a measurement is done, and a drain must not hang a benchmark.
 func shutdown(ctx context.Context, sides ...*side) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	var errs []error
 	for _, s := range sides {
 		if s != nil {
-			errs = append(errs, s.r.Shutdown(ctx))
+			if err := s.r.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
