@@ -29,26 +29,10 @@ type PipelineOptions struct {
 	Out       io.Writer
 }
 
-type storageFactory struct{}
-
-type storageConfig struct{ badger.Config }
-
-func (c *storageConfig) Validate() error { return c.Config.Validate() }
-
-func (storageFactory) Kind() pipeline.Kind { return pipeline.KindStorage }
-func (storageFactory) Type() string        { return "badger" }
-func (storageFactory) Description() string { return "badger (bench)" }
-func (storageFactory) NewDefaultConfig() pipeline.Config {
-	return &storageConfig{badger.NewDefaultConfig()}
-}
-func (storageFactory) Create(ctx context.Context, set pipeline.Settings, cfg pipeline.Config) (any, error) {
-	return badger.Open(ctx, cfg.(*storageConfig).Config, set.Logger)
-}
-
 func storagePlan(dir string, side schema.Side, site string) runner.StoragePlan {
 	cfg := badger.NewDefaultConfig()
 	cfg.Path = dir
-	return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: storageFactory{}, Config: &storageConfig{cfg}}, Side: side, Site: site}
+	return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: badger.NewFactory(), Config: &cfg}, Side: side, Site: site}
 }
 
 // queueChanges writes n items on a device store so n changes wait in its

@@ -170,7 +170,7 @@ func (r *rig) transport(user, pass, clientID, name string) *mqtt.Config {
 func (r *rig) storage(name string, sd schema.Side, site, durability string) runner.StoragePlan {
 	cfg := badger.NewDefaultConfig()
 	cfg.Path, cfg.Durability = filepath.Join(r.cfg.dir, name), durability
-	return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: storageFactory{}, Config: &storageConfig{cfg}},
+	return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: badger.NewFactory(), Config: &cfg},
 		Side: sd, Site: site}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -131,7 +132,7 @@ func (r *Registry) Types(kind Kind) []string {
 	for t := range r.byKind[kind] {
 		out = append(out, t)
 	}
-	sortStrings(out)
+	slices.Sort(out)
 	return out
 }
 
@@ -144,12 +145,4 @@ func (r *Registry) Factories() []Factory {
 		}
 	}
 	return out
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }

@@ -69,16 +69,11 @@ func newBenchDBCmd() *cobra.Command {
 		Short: "P1 durable writes, P2 async writes and P9 reads, each beside raw badger",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Dir == "" {
-				dir, err := os.MkdirTemp("", "iotod-bench-")
-				if err != nil {
-					return err
-				}
-				o.Dir = dir
+			cleanup, err := benchDir(&o.Dir, keep)
+			if err != nil {
+				return err
 			}
-			if !keep {
-				defer os.RemoveAll(o.Dir)
-			}
+			defer cleanup()
 			o.Out = cmd.OutOrStdout()
 			return bench.RunDB(cmd.Context(), o)
 		},
@@ -102,16 +97,11 @@ func newBenchReplicateCmd() *cobra.Command {
 		Short: "P3 sustained replication, P4 latency and P5 catch-up over MQTT (embedded broker, device and cloud runners), each beside raw paho publishes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Dir == "" {
-				dir, err := os.MkdirTemp("", "iotod-bench-")
-				if err != nil {
-					return err
-				}
-				o.Dir = dir
+			cleanup, err := benchDir(&o.Dir, keep)
+			if err != nil {
+				return err
 			}
-			if !keep {
-				defer os.RemoveAll(o.Dir)
-			}
+			defer cleanup()
 			o.Out = cmd.OutOrStdout()
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -145,4 +135,19 @@ func newBenchReplicateCmd() *cobra.Command {
 	f.IntVar(&o.Offline, "offline", 1_000_000, "P5: changes queued before the device connects")
 	f.IntVar(&o.Live, "live", 300, "P5: local creates timed during the drain (at most)")
 	return cmd
+}
+
+// benchDir makes *dir a new temporary folder when it is empty, and returns
+// what removes it afterwards (nothing when keep is set).
+func benchDir(dir *string, keep bool) (cleanup func(), err error) {
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "iotod-bench-"); err != nil {
+			return nil, err
+		}
+	}
+	if keep {
+		return func() {}, nil
+	}
+	d := *dir
+	return func() { _ = os.RemoveAll(d) }, nil
 }

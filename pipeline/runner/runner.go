@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,7 +298,7 @@ func (r *Runner) Status() Status {
 	for _, rc := range r.receivers {
 		st.Pipelines = append(st.Pipelines, rc.snapshot())
 	}
-	slices.SortFunc(st.Pipelines, func(a, b PipelineStatus) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(st.Pipelines, func(a, b PipelineStatus) int { return cmp.Compare(a.Name, b.Name) })
 	_, st.DeadLetters = r.dl.Recent()
 	return st
 }
