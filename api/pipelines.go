@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 )
 
 // Pipelines is what the server needs of the replication pipelines;

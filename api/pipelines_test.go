@@ -17,7 +17,7 @@ import (
 	"github.com/iotod/iotod/api"
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 )
 
 func get(t *testing.T, url string) (int, http.Header, string) {

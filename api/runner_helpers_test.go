@@ -10,9 +10,9 @@ import (
 
 	"github.com/iotod/iotod/api"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/inproc"
+	"github.com/iotod/iotod/runner"
 	"github.com/iotod/iotod/schema"
 )
 

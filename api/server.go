@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 )
 
 // DefaultMaxBodyBytes caps request bodies unless Options say otherwise.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
 	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/runner"
 	"github.com/iotod/iotod/schema"
 )
 

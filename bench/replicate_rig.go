@@ -10,11 +10,11 @@ import (
 	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
-	"github.com/iotod/iotod/pipeline/stages/batch"
-	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/stages/batch"
+	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
+	"github.com/iotod/iotod/runner"
 	"github.com/iotod/iotod/schema"
 )
 

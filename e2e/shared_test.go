@@ -11,7 +11,7 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 )
 
 // TestTwoWorkersShareTheLoad runs two cloud workers, each with a store of

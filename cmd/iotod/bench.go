@@ -10,10 +10,10 @@ import (
 
 	"github.com/iotod/iotod/bench"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/runner"
-	"github.com/iotod/iotod/pipeline/stages/batch"
-	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/stages/batch"
+	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/transport/inproc"
+	"github.com/iotod/iotod/runner"
 )
 
 func newBenchCmd() *cobra.Command {

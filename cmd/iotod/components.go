@@ -2,8 +2,8 @@ package main
 
 import (
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/stages/batch"
-	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/stages/batch"
+	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/inproc"
 	"github.com/iotod/iotod/plugins/transport/mqtt"

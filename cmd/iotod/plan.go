@@ -5,7 +5,7 @@ import (
 	"sort"
 
 	"github.com/iotod/iotod/config"
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 	"github.com/iotod/iotod/schema"
 )
 

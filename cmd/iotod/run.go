@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/api"
-	"github.com/iotod/iotod/pipeline/runner"
+	"github.com/iotod/iotod/runner"
 )
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.

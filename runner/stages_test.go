@@ -11,8 +11,8 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/pipeline/stages/batch"
-	"github.com/iotod/iotod/pipeline/stages/policy"
+	"github.com/iotod/iotod/plugins/stages/batch"
+	"github.com/iotod/iotod/plugins/stages/policy"
 )
 
 func withStages(t *testing.T, plan Plan) Plan {

@@ -21,7 +21,7 @@ import (
 // allInOne is a device and a cloud store in one process over inproc.
 func allInOne(t *testing.T, dirs ...string) Plan {
 	t.Helper()
-	sch, err := schema.Load("../../db/testdata/schema.json5")
+	sch, err := schema.Load("../db/testdata/schema.json5")
 	require.NoError(t, err)
 	if len(dirs) == 0 {
 		dirs = []string{t.TempDir(), t.TempDir()}
