@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/iotod
 GOFLAGS ?=
 
-.PHONY: all build test vet fmt-check unit bench run clean services-start services-stop
+.PHONY: all build test vet fmt-check unit bench run clean services-start services-stop fuzz
 
 all: build
 
@@ -22,9 +22,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every test: unit, conformance, crash (SIGKILL) and end-to-end tests, with the services they
-# need (mosquitto: installed if missing, started on loopback, stopped after, even on failure).
+# need (mosquitto: installed if missing, started on loopback, stopped after, even on failure);
+# then every fuzz target briefly (FUZZTIME_TEST each, see scripts/fuzz.sh).
 test: fmt-check vet
 	GO=$(GO) bash scripts/test.sh -count=1 -timeout 20m ./...
+	GO=$(GO) FUZZTIME=$(FUZZTIME_TEST) bash scripts/fuzz.sh
+
+# Fuzzing: every `func FuzzXxx(f *testing.F)` in the repository, found by scripts/fuzz.sh, one
+# after another for FUZZTIME each (make fuzz FUZZTIME=10m for a longer run).
+FUZZTIME      ?= 60s
+FUZZTIME_TEST ?= 2s
+
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # Start or stop the test services by hand (then: export $$(scripts/services.sh env)).
 services-start:

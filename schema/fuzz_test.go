@@ -1,0 +1,204 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotod/iotod/errs"
+)
+
+// fuzzFormats are the formats a fuzz input's format byte picks from.
+var fuzzFormats = []string{"json", "json5", "yaml"}
+
+// fuzzTimeout is how long one input may take to parse: a schema of a few
+// KB parses in well under a millisecond, so anything near this is a hang.
+const fuzzTimeout = 10 * time.Second
+
+// FuzzParseBytes feeds arbitrary bytes, as JSON, JSON5 or YAML, to the
+// schema parser. Whatever the input, ParseBytes must return (never panic,
+// never hang), and either a usable schema or an error that wraps
+// errs.Invalid (a schema fault, or a syntax error naming the source).
+// The seed corpus in testdata/fuzz/FuzzParseBytes is the schema test
+// files, good and bad, each in its own format.
+func FuzzParseBytes(f *testing.F) {
+	f.Add([]byte(`{format: 'onetable:1.1.0', version: '1', indexes: {primary: {hash: 'pk'}}, models: {}}`), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
+		ft := fuzzFormats[int(format)%len(fuzzFormats)]
+		s, err := within(t, func() (*Schema, error) { return ParseBytes(data, ft, "fuzz."+ft) })
+		checkOutcome(t, s, err)
+	})
+}
+
+// FuzzLoad writes arbitrary bytes to a schema file and loads it, so the
+// file path (blends, relative paths, include cycles) is fuzzed too. The
+// file sits in a folder with the blend test files (parts/base.json5,
+// parts/common.json, parts/models.yaml, and a file blending itself), so a
+// `blend` list the fuzzer finds can name real files.
+func FuzzLoad(f *testing.F) {
+	dir := f.TempDir()
+	for _, name := range []string{"parts/base.json5", "parts/common.json", "parts/models.yaml", "cycle-a.json5", "cycle-b.json5"} {
+		data, err := os.ReadFile(filepath.Join("testdata/blend", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			f.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add([]byte("{blend: ['parts/base.json5', 'parts/models.yaml'], format: 'onetable:1.1.0', version: '1'}"), uint8(1))
+	f.Add([]byte("blend: [main.yaml]\n"), uint8(2))
+	f.Add([]byte(`{"blend": ["cycle-a.json5"]}`), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
+		ft := fuzzFormats[int(format)%len(fuzzFormats)]
+		path := filepath.Join(dir, "main."+ft)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := within(t, func() (*Schema, error) { return Load(path) })
+		checkOutcome(t, s, err)
+	})
+}
+
+// within runs parse, failing t if it panics or takes over fuzzTimeout.
+func within(t *testing.T, parse func() (*Schema, error)) (*Schema, error) {
+	t.Helper()
+	type result struct {
+		s     *Schema
+		err   error
+		panic any
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{panic: p}
+			}
+		}()
+		s, err := parse()
+		done <- result{s: s, err: err}
+	}()
+	select {
+	case r := <-done:
+		if r.panic != nil {
+			t.Fatalf("panic: %v", r.panic)
+		}
+		return r.s, r.err
+	case <-time.After(fuzzTimeout):
+		t.Fatalf("no result after %s: a hang", fuzzTimeout)
+		return nil, nil
+	}
+}
+
+// checkOutcome: an error is a schema fault (wraps errs.Invalid) with a
+// message; a success is a schema whose lists and maps agree.
+func checkOutcome(t *testing.T, s *Schema, err error) {
+	t.Helper()
+	if err != nil {
+		if s != nil {
+			t.Errorf("both a schema and an error: %v", err)
+		}
+		if !errors.Is(err, errs.Invalid) {
+			t.Fatalf("error does not wrap errs.Invalid (%T): %v", err, err)
+		}
+		if err.Error() == "" {
+			t.Fatal("empty error message")
+		}
+		return
+	}
+	if s == nil {
+		t.Fatal("no schema and no error")
+	}
+	if err := consistent(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consistent checks a parsed schema's name lists match its maps.
+func consistent(s *Schema) error {
+	if len(s.ModelNames) != len(s.Models) {
+		return fmt.Errorf("%d model names, %d models", len(s.ModelNames), len(s.Models))
+	}
+	for _, name := range s.ModelNames {
+		m := s.Models[name]
+		if m == nil {
+			return fmt.Errorf("model %q listed but missing", name)
+		}
+		if len(m.FieldNames) != len(m.Fields) {
+			return fmt.Errorf("model %s: %d field names, %d fields", name, len(m.FieldNames), len(m.Fields))
+		}
+		for _, fn := range m.FieldNames {
+			if m.Fields[fn] == nil {
+				return fmt.Errorf("model %s: field %q listed but missing", name, fn)
+			}
+		}
+	}
+	if len(s.IndexNames) != len(s.Indexes) {
+		return fmt.Errorf("%d index names, %d indexes", len(s.IndexNames), len(s.Indexes))
+	}
+	return nil
+}
+
+// TestYAMLAliasExpansionIsBounded: a YAML schema of a few hundred bytes
+// whose anchors refer to anchors (a "billion laughs") must be refused
+// quickly, not expanded: every level multiplies the work by nine, so a
+// 390-byte file takes seconds and a 500-byte one minutes and gigabytes.
+// Found by the seed corpus of FuzzParseBytes (the nine-level reproducer
+// is not in testdata/fuzz, so `go test ./schema` stays usable until the
+// fix). Known failure: yamlValue in decode.go follows every alias again;
+// it needs a budget of expanded nodes (yaml.v3's own Decode has one).
+// Skipped unless IOTOD_KNOWN_FAILURES=1.
+func TestYAMLAliasExpansionIsBounded(t *testing.T) {
+	if os.Getenv("IOTOD_KNOWN_FAILURES") == "" {
+		t.Skip("known failure: YAML alias expansion in schema/decode.go is unbounded; IOTOD_KNOWN_FAILURES=1 runs it")
+	}
+	doc := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for i := 1; i < 7; i++ {
+		n := fmt.Sprintf("l%d", i)
+		doc += fmt.Sprintf("%s: &%s [*%[3]s, *%[3]s, *%[3]s, *%[3]s, *%[3]s, *%[3]s, *%[3]s, *%[3]s, *%[3]s]\n", n, n, prev)
+		prev = n
+	}
+	doc += "format: 'onetable:1.1.0'\nversion: '1'\n"
+	t0 := time.Now()
+	s, err := within(t, func() (*Schema, error) { return ParseBytes([]byte(doc), "yaml", "laughs.yaml") })
+	took := time.Since(t0)
+	checkOutcome(t, s, err)
+	if err == nil {
+		t.Error("a schema with 4.7 million expanded alias nodes was accepted")
+	}
+	if took > 500*time.Millisecond {
+		t.Errorf("a %d-byte YAML schema took %s to refuse", len(doc), took)
+	}
+}
+
+// TestJSON5NestingIsLinear: a JSON5 schema nested 8000 objects deep
+// (32 KB) must be refused quickly. Known failure: decodeJSON5 decodes
+// every nested object's raw text again (json5Node.UnmarshalJSON), so the
+// time grows with the square of the depth: 32 KB takes about 3 s, 128 KB
+// about 45 s. Found by FuzzParseBytes (its seed is 500 deep, so fuzzing
+// stays fast). Skipped unless IOTOD_KNOWN_FAILURES=1.
+func TestJSON5NestingIsLinear(t *testing.T) {
+	if os.Getenv("IOTOD_KNOWN_FAILURES") == "" {
+		t.Skip("known failure: JSON5 decoding in schema/json5.go is quadratic in the nesting depth; IOTOD_KNOWN_FAILURES=1 runs it")
+	}
+	const depth = 8000
+	doc := "{a:" + strings.Repeat("{a:", depth) + "1" + strings.Repeat("}", depth+1)
+	t0 := time.Now()
+	s, err := within(t, func() (*Schema, error) { return ParseBytes([]byte(doc), "json5", "deep.json5") })
+	took := time.Since(t0)
+	checkOutcome(t, s, err)
+	if err == nil {
+		t.Error("a schema nested 8000 deep was accepted")
+	}
+	if took > 500*time.Millisecond {
+		t.Errorf("a %d-byte JSON5 schema took %s to refuse", len(doc), took)
+	}
+}
