@@ -19,24 +19,31 @@ const TombstoneModel = "~tombstone"
 // TombstoneTTL is how long a remove's tombstone beats late updates.
 const TombstoneTTL = 7 * 24 * time.Hour
 
-// tombstone is the record a remove leaves: its item names the model.
-func tombstone(model string, key pipeline.Key, v pipeline.Version, now time.Time) *pipeline.Record {
-	item, _ := json.Marshal(map[string]string{"model": model})
+// tombstone is the record a remove leaves: its item names the model and
+// the owner of what was removed, so the key stays the model's and the
+// owner's until it expires.
+func tombstone(model, owner string, key pipeline.Key, v pipeline.Version, now time.Time) *pipeline.Record {
+	item, _ := json.Marshal(tombstoneItem{Model: model, Owner: owner})
 	return &pipeline.Record{Key: key, Model: TombstoneModel, Item: item, Version: v, Expires: now.Add(TombstoneTTL).UnixMilli()}
+}
+
+type tombstoneItem struct {
+	Model string `json:"model"`
+	Owner string `json:"owner,omitempty"`
+}
+
+func tombstoneOf(rec *pipeline.Record) (tombstoneItem, bool) {
+	var t tombstoneItem
+	if rec.Model != TombstoneModel || json.Unmarshal(rec.Item, &t) != nil || t.Model == "" {
+		return tombstoneItem{}, false
+	}
+	return t, true
 }
 
 // TombstoneOf returns the model a tombstone record was left by.
 func TombstoneOf(rec *pipeline.Record) (string, bool) {
-	if rec.Model != TombstoneModel {
-		return "", false
-	}
-	var t struct {
-		Model string `json:"model"`
-	}
-	if json.Unmarshal(rec.Item, &t) != nil || t.Model == "" {
-		return "", false
-	}
-	return t.Model, true
+	t, ok := tombstoneOf(rec)
+	return t.Model, ok
 }
 
 // ApplyResult is what happened to one replicated change.
@@ -49,30 +56,32 @@ type ApplyResult struct {
 	Err error
 }
 
-// ApplyRemote applies changes replicated from other sites in one
-// transaction. Conflicts are whole-item last-writer-wins on the version
-// (ties broken by origin), so applying a change twice, or an older one
-// after a newer, changes nothing: at-least-once delivery gives
-// exactly-once state. Remote changes never go back to the outbox on a
-// device; on the cloud they go to the outbox (with their origin kept) when
-// the model replicates down, so they reach other devices but not their
-// origin. Callbacks see them with Remote set.
+// ApplyRemote applies changes replicated from other sites for a trusted
+// local caller (a test, a benchmark, a migration): Apply with no sender,
+// so each change's origin is taken as its sender.
 func (d *DB) ApplyRemote(ctx context.Context, changes []pipeline.Change) ([]ApplyResult, error) {
-	return d.ApplyFrom(ctx, "", "", changes)
+	return d.Apply(ctx, Source{}, changes)
 }
 
-// ApplyFrom is ApplyRemote for changes a device sent, checking ownership:
-// when ownerAttr is set, a change is refused if the incoming item, or the
-// item it would replace or remove, has ownerAttr naming another site than
-// site. A device cannot write another device's items.
-func (d *DB) ApplyFrom(ctx context.Context, site, ownerAttr string, changes []pipeline.Change) ([]ApplyResult, error) {
+// Apply applies changes replicated from another site in one transaction.
+// Every change is validated first, inside the transaction, against what
+// is stored (see validate): a change that fails is refused with its
+// reason and nothing of it is stored; the others still apply. Conflicts
+// are whole-item last-writer-wins on the version (ties broken by origin),
+// so applying a change twice, or an older one after a newer, changes
+// nothing: at-least-once delivery gives exactly-once state. Remote
+// changes never go back to the outbox on a device; on the cloud they go
+// to the outbox (with their origin kept) when the model replicates down,
+// so they reach other devices but not their origin. Callbacks see them
+// with Remote set. The error is for the store failing, not for a change.
+func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) ([]ApplyResult, error) {
 	if d.closed.Load() {
 		return nil, fmt.Errorf("db: %w", pipeline.ErrClosed)
 	}
 	results := make([]ApplyResult, len(changes))
 	err := d.update(ctx, func(w *txWriter) error {
 		for i := range changes {
-			applied, err := w.applyRemote(ctx, &changes[i], site, ownerAttr)
+			applied, err := w.applyRemote(ctx, &changes[i], src)
 			if err != nil && !isItemError(err) {
 				return err
 			}
@@ -86,29 +95,29 @@ func (d *DB) ApplyFrom(ctx context.Context, site, ownerAttr string, changes []pi
 	return results, nil
 }
 
-func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, site, ownerAttr string) (bool, error) {
-	m, ok := w.d.models[c.Model]
-	if !ok {
-		return false, fmt.Errorf("%w: unknown model %q on %s", pipeline.ErrNotFound, c.Model, w.d.side)
+func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Source) (bool, error) {
+	if err := pipeline.ValidText(c.Key.PK, pipeline.MaxPKLen); err != nil {
+		return false, fmt.Errorf("%w: key.pk: %v", pipeline.ErrInvalid, err)
 	}
-	if c.Version.IsZero() {
-		return false, fmt.Errorf("%w: %s %s: change without a version", pipeline.ErrInvalid, c.Model, c.Key)
+	if err := pipeline.ValidText(c.Key.SK, pipeline.MaxSKLen); err != nil {
+		return false, fmt.Errorf("%w: key.sk: %v", pipeline.ErrInvalid, err)
 	}
 	old, rec, err := loadItem(ctx, w.tx, c.Key)
 	if err != nil {
 		return false, err
 	}
-	if err := checkOwner(ownerAttr, site, old, c); err != nil {
+	in, err := w.validate(c, src, old, rec)
+	if err != nil {
 		return false, err
 	}
+	m := in.m
 	if rec != nil && rec.Version.Compare(c.Version) >= 0 {
 		return false, nil // stale or a duplicate: last writer already won
 	}
 	w.d.clock.Observe(c.Version)
 	emit := w.d.side == schema.SideCloud && m.emits
 	if c.Op == pipeline.OpRemove {
-		tomb := tombstone(m.Name, c.Key, c.Version, w.now)
-		if err := w.tx.Put(ctx, tomb); err != nil {
+		if err := w.tx.Put(ctx, tombstone(m.Name, in.owner, c.Key, c.Version, w.now)); err != nil {
 			return false, fmt.Errorf("tombstone %s %s: %w", c.Model, c.Key, err)
 		}
 		if emit {
@@ -121,18 +130,7 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, site, ow
 		}
 		return true, nil
 	}
-	item, err := decodeItem(c.Item)
-	if err != nil {
-		return false, fmt.Errorf("%w: %s %s: item is not a JSON object: %v", pipeline.ErrInvalid, c.Model, c.Key, err)
-	}
-	if err := checkOwner(ownerAttr, site, item, c); err != nil {
-		return false, err
-	}
-	item[m.typeField] = m.Name
-	item[VersionAttr] = c.Version.String()
-	if err := m.check(item); err != nil {
-		return false, err
-	}
+	item := in.new
 	data, err := json.Marshal(item)
 	if err != nil {
 		return false, fmt.Errorf("%w: %s %s: %v", pipeline.ErrInvalid, c.Model, c.Key, err)
@@ -157,17 +155,6 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, site, ow
 	}
 	w.events = append(w.events, Event{Model: m.Name, Op: op, Key: c.Key, Old: old, New: item, Version: c.Version, Origin: c.Origin, Remote: true})
 	return true, nil
-}
-
-// checkOwner refuses a change to an item owned by another site.
-func checkOwner(attr, site string, item Item, c *pipeline.Change) error {
-	if attr == "" || item == nil {
-		return nil
-	}
-	if owner, ok := item[attr].(string); ok && owner != site {
-		return fmt.Errorf("%w: %s %s belongs to %q, not to the sending site %q", pipeline.ErrInvalid, c.Model, c.Key, owner, site)
-	}
-	return nil
 }
 
 // emitRemote passes a replicated change on through this side's outbox,

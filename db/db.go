@@ -33,6 +33,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock; nil means time.Now.
 	Now func() time.Time
+	// MaxClockSkew is how far ahead of this site's clock a replicated
+	// change's version may be; one further ahead is refused, so no site
+	// can drag the clocks of the others into the future. Default
+	// pipeline.DefaultMaxClockSkew (5 minutes).
+	MaxClockSkew time.Duration
 }
 
 // DB is the device database. It is safe for concurrent use.
@@ -45,6 +50,8 @@ type DB struct {
 	side   schema.Side
 	log    *slog.Logger
 	now    func() time.Time
+	// maxSkew bounds how far ahead of the clock a remote version may be.
+	maxSkew time.Duration
 
 	ctxMu   sync.RWMutex
 	context Item
@@ -76,6 +83,11 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		log:    opts.Logger,
 		now:    opts.Now,
 		subs:   map[int]subscription{},
+
+		maxSkew: opts.MaxClockSkew,
+	}
+	if d.maxSkew <= 0 {
+		d.maxSkew = pipeline.DefaultMaxClockSkew
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

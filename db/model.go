@@ -1,6 +1,8 @@
 package db
 
 import (
+	"regexp"
+
 	"github.com/iotod/iotod/schema"
 )
 
@@ -30,15 +32,21 @@ type model struct {
 	// emits says writes go to the outbox: the model replicates away from
 	// this side.
 	emits bool
+	// accepts says changes replicated from the other side are taken: the
+	// model exists on both sides and replicates towards this one.
+	accepts bool
+	// pkShape and skShape match the values the key templates can make
+	// (nil: no template).
+	pkShape, skShape *regexp.Regexp
 }
 
 // compileModel prepares sm for the write and read paths on side: a
 // device's writes of up/both models go to the outbox, a cloud's writes of
 // down/both models.
 func compileModel(s *schema.Schema, sm *schema.Model, side schema.Side) *model {
-	out := schema.SyncUp
+	out, in := schema.SyncUp, schema.SyncDown
 	if side == schema.SideCloud {
-		out = schema.SyncDown
+		out, in = schema.SyncDown, schema.SyncUp
 	}
 	m := &model{
 		Model:        sm,
@@ -51,6 +59,8 @@ func compileModel(s *schema.Schema, sm *schema.Model, side schema.Side) *model {
 		timestamps:   s.Params.Timestamps,
 		primary:      s.Indexes["primary"],
 		emits:        sm.Process.Sync == out || sm.Process.Sync == schema.SyncBoth,
+		accepts: (sm.Process.Sync == in || sm.Process.Sync == schema.SyncBoth) &&
+			(sm.Process.Enable == schema.SideBoth || sm.Process.Enable == ""),
 	}
 	if m.typeField == "" {
 		m.typeField = "_type"
@@ -58,6 +68,12 @@ func compileModel(s *schema.Schema, sm *schema.Model, side schema.Side) *model {
 	for _, name := range s.IndexNames {
 		if ix := s.Indexes[name]; name != "primary" {
 			m.secondary = append(m.secondary, ix)
+		}
+	}
+	if m.primary != nil {
+		m.pkShape = templateShape(sm.Fields[m.primary.Hash])
+		if m.primary.Sort != "" {
+			m.skShape = templateShape(sm.Fields[m.primary.Sort])
 		}
 	}
 	for _, name := range sm.FieldNames {

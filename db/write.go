@@ -158,7 +158,7 @@ func (w *txWriter) remove(ctx context.Context, m *model, key pipeline.Key, p *Pa
 	v := w.d.clock.Next()
 	// A tombstone, not a delete: a late replicated update older than this
 	// remove must not bring the item back.
-	tomb := tombstone(m.Name, key, v, w.now)
+	tomb := tombstone(m.Name, "", key, v, w.now)
 	if err := w.tx.Put(ctx, tomb); err != nil {
 		return false, fmt.Errorf("remove %s %s: %w", m.Name, key, err)
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,33 @@ type Version struct {
 	Wall    int64  `json:"wall"`
 	Counter uint32 `json:"counter"`
 	Origin  string `json:"origin"`
+}
+
+// DefaultMaxClockSkew is how far ahead of a receiver's clock a remote
+// version may be before the receiver refuses it.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// Validate checks a version received from another site: a wall time after
+// the epoch, and an origin that is a site id. A zero version is invalid.
+func (v Version) Validate() error {
+	if v.Wall <= 0 {
+		return fmt.Errorf("%w: version wall time %d: must be after 1970", ErrInvalid, v.Wall)
+	}
+	if err := ValidSite(v.Origin); err != nil {
+		return fmt.Errorf("%w: version origin: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// CheckSkew refuses a version more than maxSkew ahead of now: observing
+// it would drag this site's clock, and through it every site's, into the
+// future, after which real writes lose to it.
+func (v Version) CheckSkew(now time.Time, maxSkew time.Duration) error {
+	if limit := now.Add(maxSkew).UnixMilli(); v.Wall > limit {
+		return fmt.Errorf("%w: version %s is %s ahead of this site's clock (at most %s is accepted)",
+			ErrInvalid, Truncate(v.String(), 64), time.Duration(v.Wall-now.UnixMilli())*time.Millisecond, maxSkew)
+	}
+	return nil
 }
 
 // IsZero reports whether v was never set.
@@ -100,21 +128,26 @@ func (c *Clock) wall() int64 {
 }
 
 // Next returns a version greater than every version this clock issued or
-// observed.
+// observed. The counter never wraps: when it is exhausted within one
+// millisecond the wall part moves on by one.
 func (c *Clock) Next() Version {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := c.wall()
-	if w > c.last.Wall {
+	switch {
+	case w > c.last.Wall:
 		c.last = Version{Wall: w, Origin: c.Origin}
-	} else {
+	case c.last.Counter == math.MaxUint32:
+		c.last = Version{Wall: c.last.Wall + 1, Origin: c.Origin}
+	default:
 		c.last = Version{Wall: c.last.Wall, Counter: c.last.Counter + 1, Origin: c.Origin}
 	}
 	return c.last
 }
 
-// Observe moves the clock past a version seen from another site, so that the
-// next local version orders after it.
+// Observe moves the clock past a version seen from another site, so that
+// the next local version orders after it. Callers check the version first
+// (Validate, CheckSkew): Observe trusts it.
 func (c *Clock) Observe(v Version) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

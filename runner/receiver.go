@@ -10,7 +10,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	json "github.com/goccy/go-json"
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
@@ -70,24 +69,24 @@ func newReceiver(spec receiverSpec, m *metrics, log *slog.Logger, dl *DeadLetter
 func (r *receiver) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	site := msg.Metadata.Get(pipeline.MetaSite)
-	var b pipeline.Batch
-	if err := json.Unmarshal(msg.Payload, &b); err != nil {
-		return pipeline.Permanent(fmt.Errorf("%w: pipeline %s: batch from site %q is not valid JSON: %v", pipeline.ErrInvalid, r.spec.Name, site, err))
-	}
-	err := b.Validate()
-	if l, ok := r.spec.In.(pipeline.PayloadLimiter); ok && err == nil && l.MaxPayload() > 0 && len(msg.Payload) > l.MaxPayload() {
-		err = pipeline.Permanent(fmt.Errorf("%w: batch %s is %d bytes, over the %d byte maximum payload (senders split larger batches)",
-			pipeline.ErrTooLarge, b.ID, len(msg.Payload), l.MaxPayload()))
+	b, err := pipeline.DecodeBatch(msg.Payload, r.maxPayload())
+	if err == nil && r.spec.Direction == pipeline.Up {
+		err = fromDevice(b)
 	}
 	if err != nil {
-		if b.ID != "" { // tell the sender, so it stops resending
-			rejects := make([]pipeline.Reject, len(b.Changes))
-			for i, c := range b.Changes {
-				rejects[i] = pipeline.Reject{Model: c.Model, Key: c.Key, Reason: err.Error()}
+		// Tell the sender, so it stops resending, when the batch has an id
+		// an ack can carry; the message goes to the dead letters either way.
+		if b != nil && pipeline.ValidID(b.ID) == nil {
+			ack := &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID}
+			for _, c := range b.Changes {
+				ack.Rejected = append(ack.Rejected, rejectOf(&c, err))
 			}
-			_ = r.ack(ctx, r.ackSite(site), &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID, Rejected: rejects})
+			if len(b.Changes) == 0 { // not decoded: one rejection for the batch
+				ack.Rejected = []pipeline.Reject{{Reason: pipeline.Reason(err)}}
+			}
+			_ = r.ack(ctx, r.ackSite(site), ack)
 		}
-		return err
+		return fmt.Errorf("pipeline %s: from site %s: %w", r.spec.Name, pipeline.Quote(site), err)
 	}
 	b.Site = site
 	received := len(b.Changes)
@@ -95,20 +94,16 @@ func (r *receiver) handle(msg *message.Message) error {
 	ack := &pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID}
 	kept := b.Changes[:0]
 	for _, c := range b.Changes {
-		switch {
-		case c.Origin == r.spec.Site:
+		if c.Origin == r.spec.Site {
 			ack.Applied++ // our own change coming back: never applied again
-		case r.spec.Direction == pipeline.Up && c.Origin != site:
-			b.Rejected = append(b.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key,
-				Reason: fmt.Sprintf("origin %q is not the sending site %q", c.Origin, site)})
-		default:
-			kept = append(kept, c)
+			continue
 		}
+		kept = append(kept, c)
 	}
 	b.Changes = kept
 	for _, st := range r.spec.Stages {
 		t0 := time.Now()
-		out, err := st.stage.Process(ctx, &b)
+		out, err := st.stage.Process(ctx, b)
 		r.m.stageTime.WithLabelValues(r.spec.Name, st.name).Observe(time.Since(t0).Seconds())
 		if err != nil {
 			return fmt.Errorf("pipeline %s: stage %s: %w", r.spec.Name, st.name, err)
@@ -116,15 +111,14 @@ func (r *receiver) handle(msg *message.Message) error {
 		if out == nil {
 			out = &pipeline.Batch{ID: b.ID, Rejected: b.Rejected}
 		}
-		b = *out
+		b = out
 	}
 	ack.Rejected = append(ack.Rejected, b.Rejected...)
-	var results []db.ApplyResult
+	src := db.Source{}
 	if r.spec.Direction == pipeline.Up {
-		results, err = r.spec.DB.ApplyFrom(ctx, site, r.spec.Owner, b.Changes)
-	} else {
-		results, err = r.spec.DB.ApplyRemote(ctx, b.Changes)
+		src = db.Source{Site: site, Owner: r.spec.Owner}
 	}
+	results, err := r.spec.DB.Apply(ctx, src, b.Changes)
 	if err != nil {
 		return fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
 	}
@@ -133,7 +127,7 @@ func (r *receiver) handle(msg *message.Message) error {
 		c := b.Changes[i]
 		switch {
 		case res.Err != nil:
-			ack.Rejected = append(ack.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key, Reason: res.Err.Error()})
+			ack.Rejected = append(ack.Rejected, rejectOf(&c, res.Err))
 		case res.Applied:
 			applied = append(applied, c)
 			ack.Applied++
@@ -144,7 +138,7 @@ func (r *receiver) handle(msg *message.Message) error {
 	r.fire(ctx, applied)
 	r.recordRejects(site, b.ID, ack.Rejected)
 	if r.catchUp != nil {
-		r.catchUp.seen(ctx, site, &b, received)
+		r.catchUp.seen(ctx, site, b, received)
 	}
 	if b.CatchUp {
 		return nil // catch-up answers are not acked: the device asks again if one is missing
@@ -155,6 +149,32 @@ func (r *receiver) handle(msg *message.Message) error {
 	r.status.LastAck = time.Now()
 	r.mu.Unlock()
 	return nil
+}
+
+// fromDevice refuses what only the cloud may send: catch-up answers, the
+// synced marker and down cursors. A device sends plain change batches.
+func fromDevice(b *pipeline.Batch) error {
+	if b.Kind == pipeline.KindSynced || b.CatchUp || b.Request != "" || b.Count != 0 || b.Before != "" || b.After != "" {
+		return pipeline.Permanent(fmt.Errorf("%w: batch %s: kind %s, catchup, request, count and cursors are sent by the cloud only",
+			pipeline.ErrInvalid, b.ID, pipeline.Quote(b.Kind)))
+	}
+	return nil
+}
+
+// rejectOf is the rejection of c for err, with its model, key and reason
+// cut short: an ack repeats no more of the input than that.
+func rejectOf(c *pipeline.Change, err error) pipeline.Reject {
+	return pipeline.Reject{Model: pipeline.Truncate(c.Model, pipeline.MaxModelLen),
+		Key:    pipeline.Key{PK: pipeline.Truncate(c.Key.PK, 256), SK: pipeline.Truncate(c.Key.SK, 256)},
+		Reason: pipeline.Reason(err)}
+}
+
+// maxPayload is the largest batch the transport takes (0: no limit).
+func (r *receiver) maxPayload() int {
+	if l, ok := r.spec.In.(pipeline.PayloadLimiter); ok {
+		return l.MaxPayload()
+	}
+	return 0
 }
 
 // ackLater publishes ack without holding up the next batch: the batch is
@@ -184,7 +204,7 @@ func (r *receiver) ackSite(from string) string {
 }
 
 func (r *receiver) ack(ctx context.Context, site string, ack *pipeline.Ack) error {
-	payload, err := json.Marshal(ack)
+	payload, err := fitAck(ack, r.maxPayload())
 	if err != nil {
 		return err
 	}
