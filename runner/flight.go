@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	json "github.com/goccy/go-json"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/iotod/iotod/pipeline"
@@ -101,9 +100,9 @@ func (s *sender) publish(ctx context.Context, id string, f *flight) error {
 // duplicate, or one answered already) and acks from another site than the
 // batch went to are ignored.
 func (s *sender) onAck(ctx context.Context, msg *message.Message) {
-	var ack pipeline.Ack
-	if err := json.Unmarshal(msg.Payload, &ack); err != nil || ack.V != pipeline.ProtocolVersion {
-		s.log.Warn("unreadable ack ignored", "pipeline", s.spec.Name, "site", msg.Metadata.Get(pipeline.MetaSite))
+	ack, err := pipeline.DecodeAck(msg.Payload, 0)
+	if err != nil {
+		s.log.Warn("unreadable ack ignored", "pipeline", s.spec.Name, "site", pipeline.Quote(msg.Metadata.Get(pipeline.MetaSite)), "err", err)
 		return
 	}
 	f, ok := s.flights[ack.Batch]

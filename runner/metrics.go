@@ -22,6 +22,9 @@ type metrics struct {
 	outboxAge   *prometheus.GaugeVec
 	inFlight    *prometheus.GaugeVec // by pipeline: changes sent, not yet acked
 	poisoned    prometheus.Counter
+	// syncRequests counts devices' sync requests on the cloud, by result:
+	// served, coalesced (replaced a waiting one), refused (unreadable).
+	syncRequests *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,9 +51,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Changes sent and not yet acknowledged."}, []string{"pipeline"}),
 		poisoned: prometheus.NewCounter(prometheus.CounterOpts{Name: "iotod_poison_messages_total",
 			Help: "Received messages that can never be applied (malformed, unknown version), kept as dead letters."}),
+		syncRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iotod_sync_requests_total",
+			Help: "Devices' sync requests the cloud received, by result: served, coalesced (a repeat while the device's catch-up ran), refused (unreadable)."}, []string{"pipeline", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.changesIn, m.changesOut, m.batchSize, m.acks, m.resends, m.rejects,
-		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned} {
+		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned, m.syncRequests} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -80,7 +80,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 	r.senders = append(r.senders, newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl))
 	if spec.FanOut {
 		r.responders = append(r.responders, &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
-			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), limit: 500})
+			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500})
 	}
 	return nil
 }

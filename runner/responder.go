@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -17,7 +18,12 @@ import (
 
 // responder answers devices' sync requests on the cloud: every change of
 // the device's down models (its own items and those without an owner)
-// above its cursor, in catch-up batches, then a synced marker.
+// above its cursor, in catch-up batches, then a synced marker. It serves
+// several devices at once (at most maxCatchUps), one catch-up per device
+// at a time: a request from a device whose catch-up is running waits, and
+// later ones replace it, so a flood of requests costs one more catch-up,
+// started no sooner than minInterval after the last. No device can slow
+// the others' catch-ups by asking often.
 type responder struct {
 	name   string
 	t      pipeline.Transport
@@ -25,11 +31,37 @@ type responder struct {
 	schema *schema.Schema
 	owner  string
 	log    *slog.Logger
+	m      *metrics
 	limit  int // changes per catch-up batch
 	done   chan struct{}
+
+	// minInterval is the least time between two catch-ups of one device
+	// (default 1s); maxCatchUps bounds the catch-ups running at once
+	// (default 4).
+	minInterval time.Duration
+	maxCatchUps int
+
+	mu    sync.Mutex
+	sites map[string]*siteCatchUp
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// siteCatchUp is the running catch-up of one device and the request
+// waiting behind it.
+type siteCatchUp struct {
+	pending *pipeline.SyncRequest
 }
 
 func (r *responder) start(ctx context.Context) error {
+	if r.minInterval <= 0 {
+		r.minInterval = time.Second
+	}
+	if r.maxCatchUps <= 0 {
+		r.maxCatchUps = 4
+	}
+	r.sites = map[string]*siteCatchUp{}
+	r.slots = make(chan struct{}, r.maxCatchUps)
 	msgs, err := r.t.Subscribe(ctx, pipeline.ChanSync, "")
 	if err != nil {
 		return err
@@ -37,21 +69,67 @@ func (r *responder) start(ctx context.Context) error {
 	r.done = make(chan struct{})
 	go func() {
 		defer close(r.done)
+		defer r.wg.Wait()
 		for msg := range msgs {
-			r.handle(ctx, msg)
+			r.take(ctx, msg)
 			msg.Ack()
 		}
 	}()
 	return nil
 }
 
-func (r *responder) handle(ctx context.Context, msg *message.Message) {
+// take reads a request and starts its device's catch-up, or queues it
+// behind the running one (replacing what was queued).
+func (r *responder) take(ctx context.Context, msg *message.Message) {
 	site := msg.Metadata.Get(pipeline.MetaSite)
-	var req pipeline.SyncRequest
-	if err := json.Unmarshal(msg.Payload, &req); err != nil || req.V != pipeline.ProtocolVersion || req.ID == "" {
-		r.log.Warn("unreadable sync request ignored", "site", site)
+	req, err := pipeline.DecodeSyncRequest(msg.Payload)
+	if err != nil {
+		r.m.syncRequests.WithLabelValues(r.name, "refused").Inc()
 		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sc, busy := r.sites[site]; busy {
+		if sc.pending != nil {
+			r.m.syncRequests.WithLabelValues(r.name, "coalesced").Inc()
+		}
+		sc.pending = req
+		return
+	}
+	r.m.syncRequests.WithLabelValues(r.name, "served").Inc()
+	r.sites[site] = &siteCatchUp{}
+	r.wg.Add(1)
+	go r.serveSite(ctx, site, req)
+}
+
+// serveSite runs a device's catch-ups until none waits.
+func (r *responder) serveSite(ctx context.Context, site string, req *pipeline.SyncRequest) {
+	defer r.wg.Done()
+	for {
+		began := time.Now()
+		select {
+		case r.slots <- struct{}{}:
+			r.handle(ctx, site, req)
+			<-r.slots
+		case <-ctx.Done():
+		}
+		r.mu.Lock()
+		sc := r.sites[site]
+		if sc.pending == nil || ctx.Err() != nil {
+			delete(r.sites, site)
+			r.mu.Unlock()
+			return
+		}
+		req, sc.pending = sc.pending, nil
+		r.mu.Unlock()
+		select {
+		case <-time.After(time.Until(began.Add(r.minInterval))):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncRequest) {
 	since := pipeline.Version{}
 	full := req.Full || req.Cursor == ""
 	if !full {

@@ -1,0 +1,80 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
+)
+
+// A device flooding the cloud with sync requests gets its catch-ups
+// coalesced (one running, the latest waiting), and another device's
+// catch-up is answered at once all the same.
+func TestSyncRequestFloodIsCoalescedAndOthersAreServed(t *testing.T) {
+	ctx := context.Background()
+	cloudPlan, _ := split(t)
+	cloudPlan.Pipelines = []PipelinePlan{cloudPlan.Pipelines[1]} // the down sender answers sync requests
+	cloud := start(t, cloudPlan)
+	for i := 0; i < 200; i++ {
+		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
+		require.NoError(t, err)
+	}
+	bus := cloud.transports["bus"]
+	markers := func(site string) <-chan *pipeline.Batch {
+		msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, site)
+		require.NoError(t, err)
+		out := make(chan *pipeline.Batch, 1000)
+		go func() {
+			for msg := range msgs {
+				msg.Ack()
+				var b pipeline.Batch
+				if json.Unmarshal(msg.Payload, &b) == nil && b.Kind == pipeline.KindSynced {
+					out <- &b
+				}
+			}
+		}()
+		return out
+	}
+	flooder, other := markers("dev1"), markers("dev2")
+	ask := func(site string, full bool) string {
+		req := pipeline.SyncRequest{V: 1, ID: ulid.Make().String(), Full: full}
+		payload, _ := json.Marshal(req)
+		require.NoError(t, bus.Publish(ctx, pipeline.ChanSync, site, message.NewMessage(req.ID, payload)))
+		return req.ID
+	}
+	var last string
+	for i := 0; i < 300; i++ {
+		last = ask("dev1", true)
+	}
+	t0 := time.Now()
+	want := ask("dev2", true)
+	select {
+	case b := <-other:
+		assert.Equal(t, want, b.Request)
+		assert.Equal(t, 200, b.Count)
+		t.Logf("dev2's catch-up answered %s after dev1's 300 requests", time.Since(t0))
+	case <-time.After(5 * time.Second):
+		t.Fatal("dev2's catch-up was not answered during dev1's flood")
+	}
+	var got []string
+	deadline := time.After(5 * time.Second)
+	for len(got) == 0 || got[len(got)-1] != last {
+		select {
+		case b := <-flooder:
+			got = append(got, b.Request)
+		case <-deadline:
+			t.Fatalf("dev1's latest request was never answered; answered %d", len(got))
+		}
+	}
+	assert.LessOrEqual(t, len(got), 3, "300 requests from one device run at most a few catch-ups")
+	assert.GreaterOrEqual(t, testutil.ToFloat64(cloud.m.syncRequests.WithLabelValues("down", "coalesced")), 290.0)
+}
