@@ -102,15 +102,11 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Sour
 	if err := pipeline.ValidText(c.Key.SK, pipeline.MaxSKLen); err != nil {
 		return false, fmt.Errorf("%w: key.sk: %v", pipeline.ErrInvalid, err)
 	}
-	old, rec, err := loadItem(ctx, w.tx, c.Key)
+	in, err := w.validate(ctx, c, src)
 	if err != nil {
 		return false, err
 	}
-	in, err := w.validate(c, src, old, rec)
-	if err != nil {
-		return false, err
-	}
-	m := in.m
+	m, old, rec := in.m, in.old, in.rec
 	if rec != nil && rec.Version.Compare(c.Version) >= 0 {
 		return false, nil // stale or a duplicate: last writer already won
 	}

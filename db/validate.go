@@ -1,6 +1,8 @@
 package db
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -33,6 +35,8 @@ type Source struct {
 type incoming struct {
 	m   *model
 	new Item
+	// old and rec are what is stored at the key: the live item (nil when
+	// none) and its record (also a tombstone's).
 	old Item
 	rec *pipeline.Record
 	// owner is the owner of what is stored at the key ("" for none),
@@ -41,33 +45,50 @@ type incoming struct {
 }
 
 // validate is the one check every replicated change passes before it
-// touches a store, whatever the store: the envelope (op, model name, key,
-// origin, a version of that origin, not ahead of this site's clock); the
-// model known, enabled here and replicating towards this side; the stored
-// record at the key of the same model; for an item: valid UTF-8, bounded
-// nesting, the type field naming the model, every attribute valid for the
-// schema, the key equal to what the model's templates compute from the
-// item (derived templates are recomputed); and on the cloud, ownership
-// decided by what is stored and by the sender, not by the body.
-func (w *txWriter) validate(c *pipeline.Change, src Source, old Item, rec *pipeline.Record) (*incoming, error) {
+// touches a store, whatever the store. First what the change says alone
+// (check): the envelope (op, model name, key, origin, a version of that
+// origin, not ahead of this site's clock); the model known, enabled here
+// and replicating towards this side; the key of the template's shape;
+// for an item: valid UTF-8, bounded nesting, the type field naming the
+// model, every attribute valid for the schema, and the key equal to what
+// the model's templates compute from the item (derived templates are
+// recomputed). Then, against what is stored at the key (checkStored): a
+// record of the same model, and on the cloud ownership decided by what is
+// stored and by the sender, not by the body.
+func (w *txWriter) validate(ctx context.Context, c *pipeline.Change, src Source) (*incoming, error) {
+	in, err := w.check(c, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.checkStored(ctx, c, src, in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// sender is the site a change came from.
+func (src Source) sender(c *pipeline.Change) string {
+	if src.Site == "" {
+		return c.Origin
+	}
+	return src.Site
+}
+
+func (w *txWriter) check(c *pipeline.Change, src Source) (*incoming, error) {
 	d := w.d
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, pipeline.Permanent(err)
 	}
 	if err := c.Version.CheckSkew(w.now, d.maxSkew); err != nil {
 		return nil, err
 	}
-	sender := src.Site
-	if sender == "" {
-		sender = c.Origin
-	}
-	fromDevice := d.side == schema.SideCloud
-	if fromDevice && c.Origin != sender {
+	sender := src.sender(c)
+	if d.side == schema.SideCloud && c.Origin != sender {
 		return nil, fmt.Errorf("%w: origin %s is not the sending site %s", pipeline.ErrInvalid, pipeline.Quote(c.Origin), pipeline.Quote(sender))
 	}
 	m, ok := d.models[c.Model]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown model %s on the %s", pipeline.ErrNotFound, pipeline.Quote(c.Model), d.side)
+		return nil, pipeline.Permanent(fmt.Errorf("%w: unknown model %s on the %s", pipeline.ErrNotFound, pipeline.Quote(c.Model), d.side))
 	}
 	if !m.accepts {
 		return nil, fmt.Errorf("%w: model %s does not replicate to the %s (process: enable %s, sync %s)",
@@ -76,22 +97,7 @@ func (w *txWriter) validate(c *pipeline.Change, src Source, old Item, rec *pipel
 	if err := m.checkKeyShape(c.Key); err != nil {
 		return nil, err
 	}
-	in := &incoming{m: m, old: old, rec: rec}
-	if rec != nil {
-		stored := rec.Model
-		if t, ok := tombstoneOf(rec); ok {
-			stored, in.owner = t.Model, t.Owner
-		}
-		if stored != m.Name {
-			return nil, fmt.Errorf("%w: %s %s: the key holds a %s item", pipeline.ErrInvalid, m.Name, c.Key, pipeline.Quote(stored))
-		}
-	}
-	if old != nil && src.Owner != "" {
-		in.owner, _ = old[src.Owner].(string)
-	}
-	if fromDevice && src.Owner != "" && in.owner != "" && in.owner != sender {
-		return nil, fmt.Errorf("%w: %s %s belongs to %s, not to the sending site %s", pipeline.ErrInvalid, m.Name, c.Key, pipeline.Quote(in.owner), pipeline.Quote(sender))
-	}
+	in := &incoming{m: m}
 	if c.Op == pipeline.OpRemove {
 		return in, nil
 	}
@@ -99,15 +105,46 @@ func (w *txWriter) validate(c *pipeline.Change, src Source, old Item, rec *pipel
 	if err != nil {
 		return nil, err
 	}
-	if fromDevice && src.Owner != "" {
-		if _, declared := m.Fields[src.Owner]; declared {
-			if owner, _ := item[src.Owner].(string); owner != "" && owner != sender {
-				return nil, fmt.Errorf("%w: %s %s: its %s says it belongs to %s, not to the sending site %s", pipeline.ErrInvalid, m.Name, c.Key, src.Owner, pipeline.Quote(owner), pipeline.Quote(sender))
-			}
+	if d.side == schema.SideCloud && src.Owner != "" {
+		if owner, _ := item[src.Owner].(string); owner != "" && owner != sender {
+			return nil, fmt.Errorf("%w: %s %s: its %s says it belongs to %s, not to the sending site %s", pipeline.ErrInvalid, m.Name, c.Key, src.Owner, pipeline.Quote(owner), pipeline.Quote(sender))
 		}
 	}
 	in.new = item
 	return in, nil
+}
+
+// checkStored loads what is stored at the change's key into in and
+// checks the change may replace it.
+func (w *txWriter) checkStored(ctx context.Context, c *pipeline.Change, src Source, in *incoming) error {
+	rec, err := w.tx.Get(ctx, c.Key)
+	switch {
+	case errors.Is(err, pipeline.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read %s: %w", c.Key, err)
+	}
+	m := in.m
+	stored := rec.Model
+	if t, ok := tombstoneOf(rec); ok {
+		stored, in.owner = t.Model, t.Owner
+	}
+	if stored != m.Name {
+		return fmt.Errorf("%w: %s %s: the key holds a %s item", pipeline.ErrInvalid, m.Name, c.Key, pipeline.Quote(stored))
+	}
+	in.rec = rec
+	if rec.Model == m.Name {
+		if in.old, err = decodeItem(rec.Item); err != nil {
+			return fmt.Errorf("stored item %s: %w", c.Key, err)
+		}
+		if src.Owner != "" {
+			in.owner, _ = in.old[src.Owner].(string)
+		}
+	}
+	if sender := src.sender(c); w.d.side == schema.SideCloud && src.Owner != "" && in.owner != "" && in.owner != sender {
+		return fmt.Errorf("%w: %s %s belongs to %s, not to the sending site %s", pipeline.ErrInvalid, m.Name, c.Key, pipeline.Quote(in.owner), pipeline.Quote(sender))
+	}
+	return nil
 }
 
 func orBoth(s schema.Side) schema.Side {
@@ -147,6 +184,12 @@ func (m *model) checkIncomingItem(c *pipeline.Change) (Item, error) {
 	key, missing := m.primaryKey(item)
 	if len(missing) > 0 {
 		return nil, invalid(m.Name, "missing key attributes: %s", strings.Join(missing, ", "))
+	}
+	for _, part := range []struct{ attr, want string }{{m.primary.Hash, key.PK}, {m.primary.Sort, key.SK}} {
+		if given, ok := item[part.attr].(string); ok && part.attr != "" && given != part.want {
+			return nil, fmt.Errorf("%w: %s: its %s %s is not the item's key %s (from the model's template)", pipeline.ErrInvalid, m.Name,
+				part.attr, pipeline.Quote(given), pipeline.Quote(part.want))
+		}
 	}
 	if key != c.Key {
 		return nil, fmt.Errorf("%w: %s: the change's key %s is not the item's key %s", pipeline.ErrInvalid, m.Name,

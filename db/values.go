@@ -64,16 +64,19 @@ func (m *model) castValue(path string, f *schema.Field, v any, partial bool) (an
 			return nil, invalid(path, "want a string, got %s", typeName(v))
 		}
 		if len(f.Enum) > 0 && !slices.Contains(f.Enum, s) {
-			return nil, invalid(path, "%q is not one of %v", s, f.Enum)
+			return nil, invalid(path, "%s is not one of %v", pipeline.Quote(s), f.Enum)
 		}
 		if f.Validate != nil && !f.Validate.MatchString(s) {
-			return nil, invalid(path, "%q does not match %s", s, f.ValidateSource)
+			return nil, invalid(path, "%s does not match %s", pipeline.Quote(s), f.ValidateSource)
 		}
 		return s, nil
 	case schema.TypeNumber:
 		n, ok := toNumber(v)
 		if !ok {
 			return nil, invalid(path, "want a number, got %s", typeName(v))
+		}
+		if err := checkNumber(string(n)); err != nil {
+			return nil, invalid(path, "%v", err)
 		}
 		return n, nil
 	case schema.TypeBoolean:
