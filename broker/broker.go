@@ -55,7 +55,11 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, metrics prometh
 	if err != nil {
 		return nil, err
 	}
-	server := mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(demote{logger.Handler()})})
+	caps := mqtt.NewDefaultServerCapabilities()
+	// mochi compares the size a fixed header announces with this before
+	// it reads (and allocates) the rest of the packet.
+	caps.MaximumPacketSize = uint32(cfg.MaxPacket)
+	server := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps, Logger: slog.New(demote{logger.Handler()})})
 	hook := newACLHook(&cfg, topics, logger, m)
 	hook.server = server
 	if err := server.AddHook(hook, nil); err != nil {
@@ -79,7 +83,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, metrics prometh
 	}
 	b.addr = tcp.Address()
 	logger.Info("broker listening", "addr", b.addr, "tls", tlsConfig != nil, "users", len(cfg.Users),
-		"anonymous", cfg.Anonymous, "persistence", cfg.Persistence, "topic", cfg.Topic)
+		"anonymous", cfg.Anonymous, "persistence", cfg.Persistence, "topic", cfg.Topic, "max_packet", cfg.MaxPacket)
 	if cfg.Anonymous {
 		logger.Info("broker accepts anonymous clients as the site of their client id: for local development only")
 	}

@@ -14,6 +14,18 @@ import (
 const (
 	DefaultListen = "127.0.0.1:1883"
 	DefaultTopic  = "iotod/{site}/{channel}"
+
+	// PacketAllowance is what max_packet allows a PUBLISH over its payload
+	// (fixed header, topic, properties): the mqtt transport keeps every
+	// packet within max_payload + this (its PacketOverhead).
+	PacketAllowance = 16 * pipeline.Kilobyte
+	// DefaultMaxPacket is max_packet when nothing sizes it: the mqtt
+	// transport's default max_payload (128KB) plus PacketAllowance.
+	DefaultMaxPacket = 128*pipeline.Kilobyte + PacketAllowance
+	// MinMaxPacket and MaxPacketLimit bound max_packet: a CONNECT with
+	// credentials must fit, and MQTT's largest packet is 256MB.
+	MinMaxPacket   = 1 * pipeline.Kilobyte
+	MaxPacketLimit = 256 * pipeline.Megabyte
 )
 
 // Roles of a user.
@@ -50,6 +62,13 @@ type Config struct {
 	// Topic is the topic template the ACL enforces; it must be the one the
 	// mqtt transports use. {site} and {channel} are whole levels.
 	Topic string `yaml:"topic" desc:"topic template, with {site} and {channel} each a whole level; must match the mqtt transports'"`
+	// MaxPacket is the largest packet a client may send. The broker reads
+	// a packet's size from its fixed header and disconnects the client
+	// when it is larger, before reading the rest, so a client cannot make
+	// it hold more than this per connection. It is announced in CONNACK
+	// (Maximum Packet Size), so a client that honours it, as the mqtt
+	// transport does, refuses such a publish without sending it.
+	MaxPacket pipeline.ByteSize `yaml:"max_packet" desc:"largest packet a client may send (payload, topic, properties; at least 1KB, at most 256MB): larger is refused from its header, before it is read, and the client disconnected. Default: the largest max_payload of the file's mqtt transports + 16KB, or 128KB + 16KB without any"`
 
 	_ struct{}
 }
@@ -81,9 +100,10 @@ type User struct {
 // IsCloud reports whether u is a cloud worker.
 func (u User) IsCloud() bool { return u.Role == RoleCloud }
 
-// NewDefaultConfig returns the defaults: loopback, anonymous, in memory.
+// NewDefaultConfig returns the defaults: loopback, anonymous, in memory,
+// packets of at most DefaultMaxPacket.
 func NewDefaultConfig() Config {
-	return Config{Listen: DefaultListen, Anonymous: true, Topic: DefaultTopic}
+	return Config{Listen: DefaultListen, Anonymous: true, Topic: DefaultTopic, MaxPacket: DefaultMaxPacket}
 }
 
 // Validate reports every fault of c, each naming its field. The faults
@@ -135,6 +155,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseTemplate(c.Topic); err != nil {
 		fail("topic", "%v", err)
+	}
+	if c.MaxPacket < MinMaxPacket || c.MaxPacket > MaxPacketLimit {
+		fail("max_packet", "must be between %s and %s, got %d", MinMaxPacket, MaxPacketLimit, int64(c.MaxPacket))
 	}
 	return errors.Join(errs...)
 }

@@ -64,5 +64,6 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, DefaultTopic, c.Topic)
 	assert.Empty(t, c.Persistence)
 	assert.Nil(t, c.TLS)
+	assert.Equal(t, 128*pipeline.Kilobyte+PacketAllowance, c.MaxPacket)
 	assert.NoError(t, c.Validate())
 }

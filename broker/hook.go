@@ -30,6 +30,7 @@ type aclHook struct {
 	topics    Template
 	users     map[string]userEntry
 	anonymous bool
+	maxPacket uint32
 	log       *slog.Logger
 	m         *metrics
 }
@@ -42,7 +43,7 @@ type userEntry struct {
 }
 
 func newACLHook(cfg *Config, topics Template, log *slog.Logger, m *metrics) *aclHook {
-	h := &aclHook{topics: topics, users: map[string]userEntry{}, anonymous: cfg.Anonymous, log: log, m: m}
+	h := &aclHook{topics: topics, users: map[string]userEntry{}, anonymous: cfg.Anonymous, maxPacket: uint32(cfg.MaxPacket), log: log, m: m}
 	for _, u := range cfg.Users {
 		h.users[u.Username] = userEntry{hash: sha256.Sum256([]byte(u.Password)), id: identity{cloud: u.IsCloud(), site: u.Site}}
 	}
@@ -52,7 +53,7 @@ func newACLHook(cfg *Config, topics Template, log *slog.Logger, m *metrics) *acl
 func (h *aclHook) ID() string { return "iotod-acl" }
 
 func (h *aclHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSysInfoTick}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSysInfoTick, mqtt.OnPacketEncode}, []byte{b})
 }
 
 // identify returns who a client with this username and client id acts
@@ -130,6 +131,17 @@ func (h *aclHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet
 			h.m.refused.WithLabelValues("subscribe").Inc()
 			h.log.Debug("subscription refused", "client", cl.ID, "site", id.site, "filter", sub.Filter)
 		}
+	}
+	return pk
+}
+
+// OnPacketEncode announces the maximum packet size in a successful
+// CONNACK (MQTT v5): mochi enforces it without saying so, and a client
+// that knows it refuses a larger publish instead of sending it and losing
+// the connection.
+func (h *aclHook) OnPacketEncode(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == packets.CodeSuccess.Code && h.maxPacket > 0 {
+		pk.Properties.MaximumPacketSize = h.maxPacket
 	}
 	return pk
 }

@@ -46,11 +46,19 @@ type Config struct {
 	Topic      string            `yaml:"topic" desc:"topic template with {site} and {channel}, each a whole topic level"`
 	ShareGroup string            `yaml:"share_group" desc:"shared subscription group for subscriptions to every site ($share/<group>/...); empty subscribes without sharing"`
 	MaxPayload pipeline.ByteSize `yaml:"max_payload" desc:"largest payload published: 512, 10KB, 128KB (AWS IoT Core's limit), at most 256MB"`
+	// MetadataKeys are the metadata keys a received message keeps: every
+	// other user property (but the UUID) is dropped and counted, since a
+	// publisher controls them. The site always comes from the topic.
+	MetadataKeys []string `yaml:"metadata_keys" desc:"metadata keys kept on received messages (user properties of those names); others are dropped and counted (default: none, iotod uses only the UUID and the site)"`
 
 	ConnectTimeout time.Duration `yaml:"connect_timeout" desc:"bound of one connection attempt, and of Subscribe's wait for a connection"`
 	PublishTimeout time.Duration `yaml:"publish_timeout" desc:"how long a publish, subscribe or unsubscribe waits for the broker's acknowledgement"`
 	ReconnectMin   time.Duration `yaml:"reconnect_min" desc:"shortest wait before reconnecting after a failed attempt"`
 	ReconnectMax   time.Duration `yaml:"reconnect_max" desc:"longest wait between reconnect attempts (waits grow from reconnect_min, with jitter)"`
+
+	// ignoreBrokerMax makes the transport act as a client that does not
+	// know the broker's maximum packet size (tests of the session guard).
+	ignoreBrokerMax bool
 
 	_ struct{}
 }
@@ -126,6 +134,21 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.ShareGroup, "/+# ") {
 		fault("share_group", "%q must not hold '/', '+', '#' or spaces", c.ShareGroup)
+	} else if err := checkString(c.ShareGroup, 128); err != nil {
+		fault("share_group", "%s: %v", quoted(c.ShareGroup), err)
+	}
+	if len(c.MetadataKeys) > MaxMetadata {
+		fault("metadata_keys", "%d keys, at most %d", len(c.MetadataKeys), MaxMetadata)
+	}
+	for i, k := range c.MetadataKeys {
+		switch err := checkString(k, MaxMetaKeyLen); {
+		case k == "":
+			fault(fmt.Sprintf("metadata_keys[%d]", i), "empty")
+		case err != nil:
+			fault(fmt.Sprintf("metadata_keys[%d]", i), "%s: %v", quoted(k), err)
+		case k == propUUID || k == pipeline.MetaSite:
+			fault(fmt.Sprintf("metadata_keys[%d]", i), "%q is the transport's own (the UUID, or the site from the topic)", k)
+		}
 	}
 	if c.MaxPayload < 1 || c.MaxPayload > MaxPayloadLimit {
 		fault("max_payload", "must be between 1 and %s, got %d", MaxPayloadLimit, int64(c.MaxPayload))
@@ -143,6 +166,10 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// MQTTMaxPayload is max_payload: the config loader sizes the embedded
+// broker's max_packet after the largest of a file's mqtt transports.
+func (c *Config) MQTTMaxPayload() pipeline.ByteSize { return c.MaxPayload }
 
 // parseURL checks a broker URL and says whether it uses TLS.
 func parseURL(s string) (tlsScheme bool, err error) {

@@ -40,7 +40,7 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ack *paho.Con
 	filters := t.liveFilters()
 	t.failing = false
 	t.maxPacket = 0
-	if ack.Properties != nil && ack.Properties.MaximumPacketSize != nil {
+	if ack.Properties != nil && ack.Properties.MaximumPacketSize != nil && !t.cfg.ignoreBrokerMax {
 		t.maxPacket = *ack.Properties.MaximumPacketSize
 	}
 	t.mu.Unlock()

@@ -37,7 +37,15 @@ func (t *Transport) onPublish(pr paho.PublishReceived) {
 		t.ackAll([]*inbound{in})
 		return
 	}
-	msg := toMessage(p, site)
+	msg, props, ok := toMessage(p, site, t.keep)
+	if props > 0 {
+		t.metrics.propsDropped.Add(float64(props))
+	}
+	if !ok {
+		t.metrics.dropped.WithLabelValues(dropInvalid).Inc()
+		t.ackAll([]*inbound{in})
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {

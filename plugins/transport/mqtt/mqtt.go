@@ -31,7 +31,6 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/eclipse/paho.golang/paho/session/state"
 	"github.com/eclipse/paho.golang/paho/store/file"
 
 	"github.com/iotod/iotod/pipeline"
@@ -62,8 +61,9 @@ type Transport struct {
 	topics   topicScheme
 	log      *slog.Logger
 	cm       *autopaho.ConnectionManager
-	session  *state.State
+	session  *sessionGuard
 	metrics  metrics
+	keep     map[string]bool // the metadata keys received messages keep
 
 	claimWait, releaseWait time.Duration
 
@@ -81,6 +81,7 @@ type Transport struct {
 	lastAck   time.Time
 	failing   bool   // a connect attempt failed since the last connection
 	maxPacket uint32 // the broker's maximum packet size (CONNACK), 0 for none
+	refused   refusals
 }
 
 // New starts a transport with cfg, which must be valid, for set.Site; it
@@ -106,37 +107,39 @@ func New(cfg Config, set pipeline.Settings) (*Transport, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sess, err := openSession(resolve(set.Dir, cfg.SessionDir, filepath.Join("data", "mqtt-session", clientID)))
-	if err != nil {
-		return nil, fmt.Errorf("mqtt: %w", err)
-	}
 	t := &Transport{
 		cfg: cfg, clientID: clientID, topics: topics, log: log.With("client_id", clientID),
-		session: sess, metrics: newMetrics(set.ID.String()),
+		metrics:   newMetrics(set.ID.String()),
+		keep:      map[string]bool{},
 		claimWait: claimWait, releaseWait: releaseWait,
 		closing: make(chan struct{}),
 		ready:   make(chan struct{}),
 		subs:    map[*subscription]struct{}{},
 		filters: map[string]*filterRef{},
+		refused: refusals{byKey: map[string]droppedPacket{}},
 	}
+	for _, k := range cfg.MetadataKeys {
+		t.keep[k] = true
+	}
+	dir := resolve(set.Dir, cfg.SessionDir, filepath.Join("data", "mqtt-session", clientID))
+	if t.session, err = openSession(dir, cfg.PublishTimeout, t.onDropped); err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	t.session.ignoreBrokerMax = cfg.ignoreBrokerMax
 	t.cm, err = autopaho.NewConnection(context.Background(), t.clientConfig(u, tlsCfg))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("mqtt: %w", err), sess.Close())
+		return nil, errors.Join(fmt.Errorf("mqtt: %w", err), t.session.Close())
 	}
 	return t, nil
 }
 
-// openSession opens the file-backed session store in dir.
-func openSession(dir string) (*state.State, error) {
-	client, err := file.New(filepath.Join(dir, "client"), "p", ".pkt")
+// newFileStore opens the packet store in dir/sub.
+func newFileStore(dir, sub string) (*file.Store, error) {
+	st, err := file.New(filepath.Join(dir, sub), "p", ".pkt")
 	if err != nil {
 		return nil, fmt.Errorf("session store %s: %w", dir, err)
 	}
-	server, err := file.New(filepath.Join(dir, "server"), "p", ".pkt")
-	if err != nil {
-		return nil, fmt.Errorf("session store %s: %w", dir, err)
-	}
-	return state.New(client, server), nil
+	return st, nil
 }
 
 func (t *Transport) clientConfig(u *url.URL, tlsCfg *tls.Config) autopaho.ClientConfig {
@@ -217,6 +220,7 @@ func (t *Transport) Close(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	t.session.stop() // a clean disconnect blames no packet
 	if err := t.cm.Disconnect(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("mqtt close: disconnect: %w", err))
 	}

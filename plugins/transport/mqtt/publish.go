@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -30,32 +31,52 @@ const reasonPacketTooLarge = 0x95
 // transport is not connected it waits for the connection until ctx ends.
 // The payload is msg's payload; msg's UUID and metadata travel as user
 // properties; the metadata's pipeline.MetaSite is ignored. msg itself is
-// not changed. A payload over max_payload fails with an error wrapping
-// pipeline.ErrTooLargeForTransport.
+// not changed.
+//
+// Permanent failures, which the caller must not retry as they are: a
+// payload over max_payload, or a packet over the broker's maximum, wraps
+// pipeline.ErrTooLargeForTransport; a site, UUID or metadata that cannot
+// travel in a topic or a user property (checkString's rules, MaxSiteLen,
+// MaxUUIDLen, MaxMetaKeyLen, MaxMetaValueLen, MaxMetadata,
+// MaxMetadataBytes) wraps pipeline.ErrInvalid; so does a message the
+// session guard dropped after the broker closed the connection on it
+// dropAfter times (pipeline.ErrTooLargeForTransport when the broker said
+// it was too large, or gave no reason), and a later Publish of the same
+// UUID on the same topic.
 func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site string, msg *message.Message) error {
 	switch {
 	case msg == nil:
 		return fmt.Errorf("%w: mqtt publish on %s: nil message", pipeline.ErrInvalid, ch)
 	case !knownChannel(ch):
-		return fmt.Errorf("%w: mqtt publish: unknown channel %q", pipeline.ErrInvalid, ch)
+		return fmt.Errorf("%w: mqtt publish: unknown channel %s", pipeline.ErrInvalid, quoted(string(ch)))
 	case site == "":
 		return fmt.Errorf("%w: mqtt publish on %s: empty site", pipeline.ErrInvalid, ch)
 	}
 	if err := validLevel(site); err != nil {
+		t.metrics.refused.WithLabelValues(refusedInvalid).Inc()
 		return fmt.Errorf("%w: mqtt publish on %s: site %v", pipeline.ErrInvalid, ch, err)
 	}
+	if err := checkMessage(msg); err != nil {
+		t.metrics.refused.WithLabelValues(refusedInvalid).Inc()
+		return fmt.Errorf("%w: mqtt publish on %s for %s: %v", pipeline.ErrInvalid, ch, site, err)
+	}
 	if n := len(msg.Payload); n > int(t.cfg.MaxPayload) {
+		t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
 		return fmt.Errorf("mqtt publish on %s for %s: payload of %d bytes, max_payload is %s: %w",
 			ch, site, n, t.cfg.MaxPayload, pipeline.ErrTooLargeForTransport)
 	}
 	p := &paho.Publish{QoS: 1, Topic: t.topics.topic(ch, site), Payload: msg.Payload, Properties: publishProps(msg)}
+	if d, ok := t.refused.get(p.Topic, msg.UUID); ok {
+		return droppedError(ch, site, d.kind, "already "+d.reason)
+	}
 	for {
 		if err := t.awaitReady(ctx); err != nil {
 			return fmt.Errorf("mqtt publish on %s for %s: waiting for the connection: %w", ch, site, err)
 		}
 		// A packet over the broker's maximum would make it drop the
-		// connection, and paho would send it again on every reconnect.
+		// connection.
 		if limit := t.brokerMax(); limit > 0 && packetSize(p) > limit {
+			t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
 			return fmt.Errorf("mqtt publish on %s for %s: packet of about %d bytes, the broker takes at most %d: %w",
 				ch, site, packetSize(p), limit, pipeline.ErrTooLargeForTransport)
 		}
@@ -64,11 +85,18 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 			return nil
 		}
 		switch {
+		case resp != nil && resp.Properties != nil && resp.Properties.User.Get(propDropped) != "":
+			// Counted when the guard dropped it.
+			return droppedError(ch, site, resp.Properties.User.Get(propDropped), resp.Properties.ReasonString)
+		case errors.Is(err, pipeline.ErrInvalid): // the session guard's check
+			t.metrics.refused.WithLabelValues(refusedInvalid).Inc()
+			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, err)
 		case t.isClosed():
 			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, pipeline.ErrClosed)
 		case ctx.Err() != nil:
 			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, ctx.Err())
 		case resp != nil && resp.ReasonCode == reasonPacketTooLarge:
+			t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
 			return fmt.Errorf("mqtt publish on %s for %s: broker refused %d bytes: %w", ch, site, len(p.Payload), pipeline.ErrTooLargeForTransport)
 		case connectionDown(err):
 			// The connection dropped before the message entered the
@@ -81,6 +109,59 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 		}
 		return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, err)
 	}
+}
+
+// droppedError is the permanent error of a message the session guard
+// dropped, of kind (propDropped's value) for reason.
+func droppedError(ch pipeline.Channel, site, kind, reason string) error {
+	if kind == droppedTooLarge {
+		return fmt.Errorf("mqtt publish on %s for %s: %s: %w", ch, site, reason, pipeline.ErrTooLargeForTransport)
+	}
+	return fmt.Errorf("%w: mqtt publish on %s for %s: %s", pipeline.ErrInvalid, ch, site, reason)
+}
+
+// onDropped counts a PUBLISH the session guard dropped and remembers it,
+// so that the sender's next attempt with the same UUID on the same topic
+// fails at once instead of taking the connection down dropAfter times
+// again.
+func (t *Transport) onDropped(d droppedPacket) {
+	t.metrics.refused.WithLabelValues(refusedDropped).Inc()
+	t.log.Debug("mqtt: message dropped from the session", "topic", quoted(d.topic), "uuid", quoted(d.uuid), "reason", d.reason)
+	if d.uuid != "" {
+		t.refused.add(d.topic, d.uuid, d)
+	}
+}
+
+// refusalMemory is how many dropped messages the transport remembers.
+const refusalMemory = 1024
+
+// refusals remembers the last refusalMemory messages the session guard
+// dropped, by topic and UUID.
+type refusals struct {
+	mu    sync.Mutex
+	byKey map[string]droppedPacket
+	order []string
+}
+
+func (r *refusals) add(topic, uuid string, d droppedPacket) {
+	k := topic + "\x00" + uuid
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.byKey[k]; !ok {
+		r.order = append(r.order, k)
+	}
+	r.byKey[k] = d
+	if len(r.order) > refusalMemory {
+		delete(r.byKey, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *refusals) get(topic, uuid string) (droppedPacket, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.byKey[topic+"\x00"+uuid]
+	return d, ok
 }
 
 // brokerMax is the broker's maximum packet size, 0 when it gave none.
@@ -128,24 +209,40 @@ func publishProps(msg *message.Message) *paho.PublishProperties {
 }
 
 // toMessage makes the watermill message of a received publish, with
-// pipeline.MetaSite set to site.
-func toMessage(p *paho.Publish, site string) *message.Message {
-	uuid := ""
+// pipeline.MetaSite set to site (from the topic, never a property). Of
+// the user properties, it keeps the UUID and the metadata keys of keep
+// (the first of each; values as bounded as Publish's); it returns the
+// number of others, dropped. ok is false when the UUID property is not
+// one Publish sends (repeated, too long, not a valid string): such a
+// message comes from no iotod transport.
+func toMessage(p *paho.Publish, site string, keep map[string]bool) (m *message.Message, dropped int, ok bool) {
+	uuid, uuids := "", 0
 	md := message.Metadata{}
 	if p.Properties != nil {
 		for _, up := range p.Properties.User {
-			if up.Key == propUUID {
+			switch {
+			case up.Key == propUUID:
 				uuid = up.Value
-			} else {
+				uuids++
+			case !keep[up.Key]:
+				dropped++
+			default:
+				if _, seen := md[up.Key]; seen || checkString(up.Value, MaxMetaValueLen) != nil {
+					dropped++
+					continue
+				}
 				md[up.Key] = up.Value
 			}
 		}
+	}
+	if uuids > 1 || (uuids == 1 && (uuid == "" || checkString(uuid, MaxUUIDLen) != nil)) {
+		return nil, dropped, false
 	}
 	if uuid == "" {
 		uuid = watermill.NewUUID()
 	}
 	md[pipeline.MetaSite] = site
-	m := message.NewMessage(uuid, p.Payload)
+	m = message.NewMessage(uuid, p.Payload)
 	m.Metadata = md
-	return m
+	return m, dropped, true
 }

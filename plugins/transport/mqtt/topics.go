@@ -36,8 +36,11 @@ func parseTemplate(s string) (topicScheme, error) {
 		return ts, errors.New("must not be empty")
 	case strings.HasPrefix(s, "$"):
 		return ts, fmt.Errorf("%q: must not start with '$' (topics the broker reserves)", s)
-	case strings.ContainsAny(s, "+#\x00"):
-		return ts, fmt.Errorf("%q: must not hold '+', '#' or NUL", s)
+	case strings.ContainsAny(s, "+#"):
+		return ts, fmt.Errorf("%q: must not hold '+' or '#'", s)
+	}
+	if err := checkString(s, MaxTopicTemplateLen); err != nil {
+		return ts, fmt.Errorf("%s: %v", quoted(s), err)
 	}
 	ts.literal = make([]bool, len(ts.levels))
 	for i, l := range ts.levels {
@@ -103,13 +106,18 @@ func knownChannel(ch pipeline.Channel) bool {
 	return false
 }
 
-// validLevel checks that s can stand as one topic level.
+// validLevel checks that s can stand as one topic level: not empty, at
+// most MaxSiteLen bytes, a string every broker takes (checkString), no
+// '/', '+' or '#'.
 func validLevel(s string) error {
-	switch {
-	case s == "":
+	if s == "" {
 		return errors.New("empty")
-	case strings.ContainsAny(s, "/+#\x00"):
-		return fmt.Errorf("%q holds '/', '+', '#' or NUL", s)
+	}
+	if err := checkString(s, MaxSiteLen); err != nil {
+		return fmt.Errorf("%s: %v", quoted(s), err)
+	}
+	if strings.ContainsAny(s, "/+#") {
+		return fmt.Errorf("%s holds '/', '+' or '#'", quoted(s))
 	}
 	return nil
 }
