@@ -100,12 +100,43 @@ func TestPacketOverhead(t *testing.T) {
 // store to send after a restart. Nothing gets past the session guard
 // either when Publish's checks are bypassed.
 func TestPublishRefusesInvalid(t *testing.T) {
-	t.Run("mochi", func(t *testing.T) { testPublishRefusesInvalid(t, startMochi(t, "", nil).url) })
-	t.Run("mosquitto", func(t *testing.T) { testPublishRefusesInvalid(t, mosquittoURL(t)) })
+	t.Run("mochi", func(t *testing.T) { testPublishRefusesInvalid(t, startMochi(t, "", nil).url, nil) })
+	t.Run("embedded", func(t *testing.T) {
+		testPublishRefusesInvalid(t, startEmbedded(t, broker.DefaultMaxPacket), asCloud(nil))
+	})
+	t.Run("mosquitto", func(t *testing.T) { testPublishRefusesInvalid(t, mosquittoURL(t), nil) })
 }
 
-func testPublishRefusesInvalid(t *testing.T, url string) {
-	o := newOpener(t, url, nil)
+// startEmbedded starts iotod's embedded broker (package broker) with
+// max_packet, the users of asCloud, and no anonymous clients; it returns
+// its URL.
+func startEmbedded(t *testing.T, maxPacket pipeline.ByteSize) string {
+	t.Helper()
+	cfg := broker.NewDefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Anonymous = false
+	cfg.MaxPacket = maxPacket
+	cfg.Users = []broker.User{{Username: "worker", Password: "pw", Role: broker.RoleCloud}}
+	b, err := broker.Start(t.Context(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	return "mqtt://" + b.Addr()
+}
+
+// asCloud logs in as startEmbedded's cloud user, then applies tune.
+func asCloud(tune func(*Config)) func(*Config) {
+	return func(c *Config) {
+		c.Username, c.Password = "worker", "pw"
+		if tune != nil {
+			tune(c)
+		}
+	}
+}
+
+func testPublishRefusesInvalid(t *testing.T, url string, tune func(*Config)) {
+	o := newOpener(t, url, tune)
 	site := "dev-" + o.run
 	in := subscribe(t, o.open(t, "sub"), pipeline.ChanUp, site)
 	pub := o.open(t, "pub")
@@ -269,17 +300,23 @@ func TestBrokerRefusedPacket(t *testing.T) {
 			o.Capabilities = mochi.NewDefaultServerCapabilities()
 			o.Capabilities.MaximumPacketSize = 64 * 1024
 		})
-		testBrokerRefusedPacket(t, b.url)
+		testBrokerRefusedPacket(t, b.url, nil)
+	})
+	t.Run("embedded", func(t *testing.T) {
+		testBrokerRefusedPacket(t, startEmbedded(t, 64*pipeline.Kilobyte), asCloud(nil))
 	})
 	t.Run("mosquitto", func(t *testing.T) {
-		testBrokerRefusedPacket(t, startMosquitto(t, "max_packet_size 65536").url)
+		testBrokerRefusedPacket(t, startMosquitto(t, "max_packet_size 65536").url, nil)
 	})
 }
 
-func testBrokerRefusedPacket(t *testing.T, url string) {
+func testBrokerRefusedPacket(t *testing.T, url string, tune func(*Config)) {
 	o := newOpener(t, url, func(c *Config) {
 		c.ignoreBrokerMax = true
 		c.PublishTimeout = 30 * time.Second
+		if tune != nil {
+			tune(c)
+		}
 	})
 	site := "big-" + o.run
 	in := subscribe(t, o.open(t, "sub"), pipeline.ChanUp, site)
@@ -345,6 +382,37 @@ func settled(t *testing.T, tr *Transport) float64 {
 		return time.Since(since) > 300*time.Millisecond
 	})
 	return last
+}
+
+// TestEmbeddedBrokerMaxPacket: the embedded broker announces its
+// max_packet, so the transport refuses a larger publish at once, without
+// sending it (the connection stays), and the next message flows.
+func TestEmbeddedBrokerMaxPacket(t *testing.T) {
+	o := newOpener(t, startEmbedded(t, 64*pipeline.Kilobyte), asCloud(nil))
+	site := "dev-" + o.run
+	in := subscribe(t, o.open(t, "sub"), pipeline.ChanUp, site)
+	pub := o.open(t, "pub")
+	waitFor(t, 5*time.Second, "connection", pub.Connected)
+	start := time.Now()
+	err := pub.Publish(t.Context(), pipeline.ChanUp, site, message.NewMessage("big-"+o.run, make([]byte, 100*1024)))
+	if !errors.Is(err, pipeline.ErrTooLargeForTransport) || !strings.Contains(err.Error(), "the broker takes at most 65536") {
+		t.Fatalf("got %v, want ErrTooLargeForTransport naming the broker's maximum", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("refused after %s, want at once", d)
+	}
+	publish(t, pub, pipeline.ChanUp, site, message.NewMessage("small-"+o.run, make([]byte, 60*1024)))
+	if m := recv(t, in, 5*time.Second); m.UUID != "small-"+o.run {
+		t.Errorf("got %q, want the message within max_packet", m.UUID)
+	} else {
+		m.Ack()
+	}
+	if n := testutil.ToFloat64(pub.metrics.connects); n != 1 {
+		t.Errorf("%v connections, want 1: the large packet was sent", n)
+	}
+	if n := testutil.ToFloat64(pub.metrics.refused.WithLabelValues(refusedTooLarge)); n != 1 {
+		t.Errorf("refused{too_large} = %v, want 1", n)
+	}
 }
 
 // TestReceivedProperties: of the user properties a publisher sets, a
