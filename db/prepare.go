@@ -78,6 +78,14 @@ func (d *DB) prepare(m *model, op pipeline.Op, props Item, p *Params) (*prepared
 	if len(missing) > 0 {
 		return nil, invalid(m.Name, "missing key attributes: %s", strings.Join(missing, ", "))
 	}
+	// A key every site and cloud store can hold: the same bounds the
+	// receiving side checks.
+	if err := pipeline.ValidText(key.PK, pipeline.MaxPKLen); err != nil {
+		return nil, invalid(m.Name+"."+m.primary.Hash, "%v", err)
+	}
+	if err := pipeline.ValidText(key.SK, pipeline.MaxSKLen); err != nil {
+		return nil, invalid(m.Name+"."+m.primary.Sort, "%v", err)
+	}
 	return &prepared{m: m, op: op, p: p, in: in, key: key}, nil
 }
 

@@ -86,12 +86,12 @@ type Ack struct {
 	Rejected []Reject `json:"rejected,omitempty"`
 }
 
-// Validate checks a batch received from outside, before anything is built
-// from it: protocol version, an id fit for acks and message ids, a known
-// kind, cursors that parse, and for every change a known op, a model name
-// and key of bounded, printable UTF-8, an origin that is a site id and a
-// version of that origin. Errors are permanent and repeat no more than a
-// short prefix of the input. The schema checks come at apply.
+// Validate checks the header of a batch received from outside, before
+// anything is built from it: protocol version, an id fit for acks and
+// message ids, a known kind, a request id, cursors that parse. Errors are
+// permanent and repeat no more than a short prefix of the input. Each
+// change is checked on its own at apply (Change.Validate, then the
+// schema), so one bad change is refused alone and the others still apply.
 func (b *Batch) Validate() error {
 	if b.V != ProtocolVersion {
 		return Permanent(fmt.Errorf("%w: batch: unknown protocol version %d (want %d)", ErrInvalid, b.V, ProtocolVersion))
@@ -112,11 +112,6 @@ func (b *Batch) Validate() error {
 			if _, err := ParseVersion(c.v); err != nil {
 				return Permanent(fmt.Errorf("%w: batch %s: %s: %v", ErrInvalid, b.ID, c.name, err))
 			}
-		}
-	}
-	for i := range b.Changes {
-		if err := b.Changes[i].Validate(); err != nil {
-			return Permanent(fmt.Errorf("batch %s: changes[%d]: %w", b.ID, i, err))
 		}
 	}
 	return nil

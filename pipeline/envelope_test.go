@@ -19,7 +19,7 @@ func goodBatch() Batch {
 		Version: Version{Wall: 1700000000000, Origin: "dev1"}, Origin: "dev1"}}}
 }
 
-func TestBatchValidate(t *testing.T) {
+func TestBatchAndChangeValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		edit  func(b *Batch)
@@ -53,6 +53,9 @@ func TestBatchValidate(t *testing.T) {
 			b := goodBatch()
 			tc.edit(&b)
 			err := b.Validate()
+			if err == nil {
+				err = b.Changes[0].Validate()
+			}
 			if tc.error == "" {
 				require.NoError(t, err)
 				return

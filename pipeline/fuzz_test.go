@@ -42,9 +42,13 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("accepted id %q", b.ID)
 		}
 		for _, c := range b.Changes {
-			if ValidText(c.Model, MaxModelLen) != nil || ValidText(c.Key.PK, MaxPKLen) != nil || ValidText(c.Key.SK, MaxSKLen) != nil ||
-				ValidSite(c.Origin) != nil || c.Version.Origin != c.Origin || c.Version.Wall <= 0 || !c.Op.Valid() {
+			err := c.Validate()
+			if err == nil && (ValidText(c.Model, MaxModelLen) != nil || ValidText(c.Key.PK, MaxPKLen) != nil || ValidText(c.Key.SK, MaxSKLen) != nil ||
+				ValidSite(c.Origin) != nil || c.Version.Origin != c.Origin || c.Version.Wall <= 0 || !c.Op.Valid()) {
 				t.Fatalf("accepted change %+v", c)
+			}
+			if r := Reason(err); !utf8.ValidString(r) || len(r) > MaxReasonLen {
+				t.Fatalf("reason not bounded UTF-8: %q", r)
 			}
 		}
 		if _, err := DecodeAck(payload, 0); err == nil {

@@ -47,7 +47,12 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 	s.flights[b.ID] = f
 	s.flying += f.changes
 	err = s.publish(ctx, b.ID, f)
-	if !errors.Is(err, pipeline.ErrTooLargeForTransport) {
+	switch {
+	case errors.Is(err, pipeline.ErrTooLargeForTransport): // split below
+	case err != nil && pipeline.IsPermanent(err):
+		s.abandon(ctx, b.ID, f, err)
+		return
+	default:
 		s.m.batchSize.WithLabelValues(s.spec.Name).Observe(float64(f.changes))
 		return
 	}
@@ -77,6 +82,26 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 	}
 	s.launch(ctx, site, first, c1)
 	s.launch(ctx, site, second, c2)
+}
+
+// abandon gives up a flight the transport refused for good (a permanent
+// error: the broker refused the packet, or it can never be encoded): its
+// changes become dead letters with the reason, and are settled, so the
+// outbox moves on instead of resending them forever.
+func (s *sender) abandon(ctx context.Context, id string, f *flight, err error) {
+	delete(s.flights, id)
+	s.flying -= f.changes
+	reason := pipeline.Reason(fmt.Errorf("refused by the transport: %w", err))
+	var rejects []pipeline.Reject
+	if b, derr := pipeline.DecodeBatch(f.payload, 0); derr == nil {
+		for _, c := range b.Changes {
+			rejects = append(rejects, pipeline.Reject{Model: c.Model, Key: c.Key, Seq: c.Seq, Reason: reason})
+		}
+	} else {
+		rejects = []pipeline.Reject{{Reason: reason}}
+	}
+	s.reject(ctx, f.site, rejects)
+	s.settle(ctx, f.covers...)
 }
 
 // publish sends a flight and arms its resend.
@@ -173,8 +198,11 @@ func (s *sender) resendDue(ctx context.Context) {
 	for id, f := range s.flights {
 		if !f.next.After(now) {
 			s.m.resends.WithLabelValues(s.spec.Name).Inc()
-			_ = s.publish(ctx, id, f) // a failure is retried at the next resend
-
+			// A failure is retried at the next resend, unless the transport
+			// says it never can succeed.
+			if err := s.publish(ctx, id, f); err != nil && pipeline.IsPermanent(err) {
+				s.abandon(ctx, id, f, err)
+			}
 		}
 	}
 }
