@@ -140,25 +140,29 @@ func decodeYAML(data []byte) (any, error) {
 	if n.Kind == 0 {
 		return nil, errors.New("empty document")
 	}
-	return yamlValue(&n, 0)
+	budget := maxYAMLNodes
+	return yamlValue(&n, 0, &budget)
 }
 
-func yamlValue(n *yaml.Node, depth int) (any, error) {
+func yamlValue(n *yaml.Node, depth int, budget *int) (any, error) {
 	if depth > 100 {
 		return nil, errors.New("nested too deeply (alias loop?)")
+	}
+	if *budget--; *budget < 0 {
+		return nil, fmt.Errorf("more than %d values once aliases are expanded", maxYAMLNodes)
 	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil, errors.New("empty document")
 		}
-		return yamlValue(n.Content[0], depth+1)
+		return yamlValue(n.Content[0], depth+1, budget)
 	case yaml.AliasNode:
-		return yamlValue(n.Alias, depth+1)
+		return yamlValue(n.Alias, depth+1, budget)
 	case yaml.SequenceNode:
 		l := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := yamlValue(c, depth+1)
+			v, err := yamlValue(c, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -166,7 +170,7 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 		}
 		return l, nil
 	case yaml.MappingNode:
-		return yamlMapping(n, depth)
+		return yamlMapping(n, depth, budget)
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
@@ -183,15 +187,20 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 	return v, nil
 }
 
+// maxYAMLNodes bounds the values a YAML schema may expand to, aliases
+// followed: a few hundred bytes of nested aliases would otherwise expand
+// to billions of values.
+const maxYAMLNodes = 1_000_000
+
 // yamlMapping decodes a mapping; keys given explicitly win over keys merged
 // in with <<.
-func yamlMapping(n *yaml.Node, depth int) (any, error) {
+func yamlMapping(n *yaml.Node, depth int, budget *int) (any, error) {
 	o := newObject()
 	var merged []*object
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, vn := n.Content[i], n.Content[i+1]
 		if k.Tag == "!!merge" {
-			v, err := yamlValue(vn, depth+1)
+			v, err := yamlValue(vn, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -211,7 +220,7 @@ func yamlMapping(n *yaml.Node, depth int) (any, error) {
 		if k.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("line %d: keys must be strings", k.Line)
 		}
-		v, err := yamlValue(vn, depth+1)
+		v, err := yamlValue(vn, depth+1, budget)
 		if err != nil {
 			return nil, err
 		}

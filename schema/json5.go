@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"fmt"
 	"sort"
 
 	"github.com/titanous/json5"
@@ -11,6 +12,9 @@ import (
 // Go maps, which lose the order, so each object is decoded through
 // json5Node, which also scans the object's raw text for its keys in order.
 func decodeJSON5(data []byte) (any, error) {
+	if err := checkJSON5Depth(data, maxJSON5Depth); err != nil {
+		return nil, err
+	}
 	var n json5Node
 	if err := json5.Unmarshal(data, &n); err != nil {
 		return nil, err
@@ -152,4 +156,44 @@ func unquoteKey(quoted []byte) string {
 		return string(quoted[1 : len(quoted)-1])
 	}
 	return s
+}
+
+// maxJSON5Depth bounds the nesting of a JSON5 schema: the decoder reads
+// each nested value's text again, so its time grows with the square of
+// the depth. Schemas nest a few levels (models, fields, nested schemas).
+const maxJSON5Depth = 64
+
+// checkJSON5Depth refuses JSON5 nested deeper than max, by a scan that
+// skips strings ('…' and "…") and comments.
+func checkJSON5Depth(b []byte, max int) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"', '\'':
+			for i++; i < len(b) && b[i] != c; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			if i+1 < len(b) && b[i+1] == '/' {
+				for i < len(b) && b[i] != '\n' {
+					i++
+				}
+			} else if i+1 < len(b) && b[i+1] == '*' {
+				end := bytes.Index(b[i+2:], []byte("*/"))
+				if end < 0 {
+					return nil // unterminated: the decoder reports it
+				}
+				i += end + 3
+			}
+		case '{', '[':
+			if depth++; depth > max {
+				return fmt.Errorf("nested deeper than %d levels", max)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
 }
