@@ -13,7 +13,7 @@ import (
 // validates it; its paths are resolved against the config's folder, and a
 // max_packet it leaves out is sized after the file's mqtt transports
 // (brokerMaxPacket). The key present, even empty, asks for the broker.
-func (l *loader) brokerSection(n *yaml.Node) *broker.Config {
+func (l *loader) brokerSection(n *yaml.Node, transports map[string]*TransportConfig) *broker.Config {
 	b := broker.NewDefaultConfig()
 	l.decode(n, "broker", &b)
 	b.Persistence = resolve(l.dir, b.Persistence)
@@ -21,7 +21,7 @@ func (l *loader) brokerSection(n *yaml.Node) *broker.Config {
 		t.CertFile, t.KeyFile, t.ClientCAFile = resolve(l.dir, t.CertFile), resolve(l.dir, t.KeyFile), resolve(l.dir, t.ClientCAFile)
 	}
 	if n.Kind != yaml.MappingNode || mappingValue(n, "max_packet") == nil {
-		b.MaxPacket = brokerMaxPacket(l.mqttPayloads(n))
+		b.MaxPacket = brokerMaxPacket(mqttPayloads(transports))
 	}
 	l.faults("broker", b.Validate())
 	return &b
@@ -45,51 +45,14 @@ func brokerMaxPacket(payloads []pipeline.ByteSize) pipeline.ByteSize {
 	return min(slices.Max(payloads)+broker.PacketAllowance, broker.MaxPacketLimit)
 }
 
-// mqttPayloads lists the max_payload of the brokerClient transports of the
-// file whose broker key is n, each decoded over its plugin's defaults.
-// The broker key is decoded before the transports, so they are read here
-// from the merged tree; faults are left to their own decoding.
-func (l *loader) mqttPayloads(n *yaml.Node) []pipeline.ByteSize {
-	transports := mappingValue(l.rootOf(n), "transports")
-	if transports == nil || transports.Kind != yaml.MappingNode {
-		return nil
-	}
+// mqttPayloads lists the max_payload of the transports whose messages
+// go through an MQTT broker.
+func mqttPayloads(transports map[string]*TransportConfig) []pipeline.ByteSize {
 	var out []pipeline.ByteSize
-	for i := 1; i < len(transports.Content); i += 2 {
-		entry := transports.Content[i]
-		typ := mappingValue(entry, "type")
-		if typ == nil || typ.Kind != yaml.ScalarNode {
-			continue
+	for _, t := range transports {
+		if c, ok := t.Config.(brokerClient); ok {
+			out = append(out, c.MQTTMaxPayload())
 		}
-		f, err := l.reg.Lookup(pipeline.KindTransport, typ.Value)
-		if err != nil {
-			continue
-		}
-		cfg := f.NewDefaultConfig()
-		c, ok := cfg.(brokerClient)
-		if !ok || entry.Decode(cfg) != nil {
-			continue
-		}
-		out = append(out, c.MQTTMaxPayload())
 	}
 	return out
-}
-
-// rootOf returns the root of the merged tree, the mapping holding n as
-// its broker key, or nil. A later file's own root may hold n too (when
-// the first file has no broker key, merging adds the later file's):
-// merging lays the later files over the first file's root, so the root
-// from the earliest file is the merged one.
-func (l *loader) rootOf(n *yaml.Node) *yaml.Node {
-	var root *yaml.Node
-	rootAt := len(l.files)
-	for node, file := range l.origin {
-		if node.Kind != yaml.MappingNode || mappingValue(node, "broker") != n {
-			continue
-		}
-		if at := slices.Index(l.files, file); root == nil || at < rootAt {
-			root, rootAt = node, at
-		}
-	}
-	return root
 }

@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "broker", "storage", "transports", "pipelines"}
+var topKeys = []string{"site", "schema", "api", "storage", "transports", "broker", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -119,9 +119,6 @@ func (l *loader) build(root *yaml.Node) *Config {
 		l.decode(n, "api", &cfg.API)
 		cfg.API.Socket = resolve(l.dir, cfg.API.Socket)
 	}
-	if n := mappingValue(root, "broker"); n != nil {
-		cfg.Broker = l.brokerSection(n)
-	}
 	l.entries(mappingValue(root, "storage"), "storage", func(name string, n *yaml.Node, path string) {
 		if s := l.storageEntry(name, n, path, cfg.Site); s != nil {
 			cfg.Storage[name] = s
@@ -132,6 +129,10 @@ func (l *loader) build(root *yaml.Node) *Config {
 			cfg.Transports[name] = t
 		}
 	})
+	// After the transports: a broker's max_packet follows their max_payload.
+	if n := mappingValue(root, "broker"); n != nil {
+		cfg.Broker = l.brokerSection(n, cfg.Transports)
+	}
 	l.entries(mappingValue(root, "pipelines"), "pipelines", func(name string, n *yaml.Node, path string) {
 		if p := l.pipelineEntry(name, n, path); p != nil {
 			cfg.Pipelines[name] = p
