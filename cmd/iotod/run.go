@@ -63,7 +63,10 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	if err != nil {
 		return err
 	}
-	if err := run.Start(ctx); err != nil {
+	// The stores and the local API come first and wait for no network:
+	// the pipelines start after, in the background, and a transport that
+	// cannot connect keeps trying while the API serves.
+	if err := run.Open(ctx); err != nil {
 		return err
 	}
 	// Undo steps run in reverse, with fresh contexts since ctx is done.
@@ -115,12 +118,23 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	}
 	log.Info("iotod serving", attrs...)
 
-	select {
-	case <-ctx.Done():
-		stop()
-		log.Info("iotod shutting down")
-		return nil
-	case err := <-srv.Err():
-		return err
+	// Start's context outlives the signal: a shutdown during the start
+	// goes through the drain closer, which ends the start too.
+	started := make(chan error, 1)
+	go func() { started <- run.Start(context.WithoutCancel(ctx)) }()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			log.Info("iotod shutting down")
+			return nil
+		case err := <-srv.Err():
+			return err
+		case err := <-started:
+			if err != nil {
+				return fmt.Errorf("pipelines did not start: %w", err)
+			}
+			started = nil
+		}
 	}
 }
