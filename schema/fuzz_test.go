@@ -149,9 +149,9 @@ func consistent(s *Schema) error {
 // TestYAMLAliasExpansionIsBounded: a YAML schema of a few hundred bytes
 // whose anchors refer to anchors (a "billion laughs") must be refused
 // quickly, not expanded: every level multiplies the work by nine, so
-// unbounded, this file of under 500 bytes (43 million values) takes about 20 s and
-// gigabytes, one level more minutes. Found by the seed corpus of
-// FuzzParseBytes (the reproducer is not in testdata/fuzz: refusing it
+// unbounded, this file of under 500 bytes (43 million values) takes
+// about 20 s and gigabytes, one level more minutes. Found by the seed
+// corpus of FuzzParseBytes (the reproducer is not in testdata/fuzz: refusing it
 // still costs a few hundred milliseconds, too slow for every fuzz run).
 func TestYAMLAliasExpansionIsBounded(t *testing.T) {
 	doc := "a: &a [x, x, x, x, x, x, x, x, x]\n"
