@@ -52,7 +52,8 @@ func setParam(p *db.Params, name, v string) error {
 	case "limit":
 		p.Limit, err = strconv.Atoi(v)
 		if err != nil || p.Limit < 0 {
-			return fmt.Errorf("query parameter limit: want a non-negative integer, got %q", v)
+			return fmt.Errorf("query parameter limit: want a non-negative integer, got %q (0: the default page of %d items; over %d: pages of %d)",
+				v, db.DefaultLimit, db.MaxLimit, db.MaxLimit)
 		}
 	case "next":
 		p.Next = v

@@ -24,7 +24,7 @@ func TestParamsFromQuery(t *testing.T) {
 			want: &db.Params{Where: "${temp} > {20}", Fields: []string{"id", "temp", "state"}}},
 		{query: `substitutions={"min":12345678901234567891}&exists=false&partial=true`,
 			want: &db.Params{Substitutions: map[string]any{"min": json.Number("12345678901234567891")}, Exists: &no, Partial: &yes}},
-		{query: "limit=-1", err: "limit: want a non-negative integer"},
+		{query: "limit=-1", err: `limit: want a non-negative integer, got "-1" (0: the default page of 100 items; over 1000: pages of 1000)`},
 		{query: "fields=,", err: "fields: want a comma-separated list"},
 		{query: "substitutions=[1]", err: "substitutions: want a JSON object"},
 		{query: "substitutions=null", err: "substitutions: want a JSON object"},

@@ -118,7 +118,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked, txAcked map[string]bool) 
 	e := open(t, dir)
 	defer e.store.Close(ctx)
 
-	readings, err := e.db.Find(ctx, "Reading", db.Item{}, nil)
+	readings, err := findAll(ctx, e.db, "Reading", db.Item{}, nil)
 	require.NoError(t, err)
 	stored := map[string]bool{}
 	for _, it := range readings.Items {
@@ -130,7 +130,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked, txAcked map[string]bool) 
 		require.True(t, stored[k], "acknowledged write %s survived the crash", k)
 	}
 
-	users, err := e.db.Find(ctx, "User", db.Item{}, nil)
+	users, err := findAll(ctx, e.db, "User", db.Item{}, nil)
 	require.NoError(t, err)
 	pairs := map[string]int{}
 	for _, u := range users.Items {
@@ -152,7 +152,7 @@ func verifyAfterCrash(t *testing.T, dir string, acked, txAcked map[string]bool) 
 	want := len(readings.Items) + len(users.Items)
 	require.Len(t, changes, want, "one outbox change per stored write")
 	for _, model := range []string{"Reading", "User"} {
-		keys, err := e.db.Find(ctx, model, db.Item{}, &db.Params{Hidden: true})
+		keys, err := findAll(ctx, e.db, model, db.Item{}, &db.Params{Hidden: true})
 		require.NoError(t, err)
 		for _, it := range keys.Items {
 			k := pipeline.Key{PK: it["pk"].(string), SK: it["sk"].(string)}

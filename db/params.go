@@ -8,8 +8,13 @@ type Item = map[string]any
 // Params tune one operation, as OneTable's params do. The zero value is the
 // default for every operation.
 type Params struct {
-	// Limit caps the items a find returns (it counts returned items, after
-	// the where filter). Zero means no limit.
+	// Limit caps the items a find returns: one page (it counts returned
+	// items, after the where filter). Zero means DefaultLimit; a limit over
+	// MaxLimit is lowered to MaxLimit; a negative one is invalid. A page
+	// that stopped at its limit with more matches after it has a Next. A
+	// Count find counts every match unless Limit is set; then it counts up
+	// to Limit (MaxLimit does not apply: it returns no items) and has a Next
+	// when more match.
 	Limit int `json:"limit,omitempty"`
 	// Next resumes a find after the page that returned it.
 	Next string `json:"next,omitempty"`
@@ -37,10 +42,21 @@ type Params struct {
 	Partial *bool `json:"partial,omitempty"`
 }
 
+// Page sizes of a find.
+const (
+	// DefaultLimit is the page size of a find that sets no limit.
+	DefaultLimit = 100
+	// MaxLimit is the largest page a find returns: a larger limit is
+	// lowered to it, and the page's Next continues after it, as a
+	// DynamoDB query stops at 1 MB whatever its limit.
+	MaxLimit = 1000
+)
+
 // Result is a page of a find.
 type Result struct {
 	Items []Item `json:"items"`
-	// Next is set when more items may follow; pass it as Params.Next.
+	// Next is set when more items follow (the page stopped at its limit);
+	// pass it as Params.Next for the next page. Empty: this is the last.
 	Next string `json:"next,omitempty"`
 	// Count is set for Params.Count finds.
 	Count int `json:"count"`

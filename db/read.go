@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/iotod/iotod/db/where"
@@ -42,12 +43,14 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 	return m.strip(item, p), nil
 }
 
-// Find returns the items of model that props select, in sort-key order (or
-// reverse). The key attributes of props, filled as far as they go, choose
-// the items: a complete sort key matches it exactly, a partial one is a
-// begins-with, and the sort attribute may instead be a condition object
-// such as {"begins": "x"}, {"between": ["a", "b"]} or {">=": "x"}. Limit
-// counts returned items (after the where filter).
+// Find returns a page of the items of model that props select, in
+// sort-key order (or reverse). The key attributes of props, filled as far
+// as they go, choose the items: a complete sort key matches it exactly, a
+// partial one is a begins-with, and the sort attribute may instead be a
+// condition object such as {"begins": "x"}, {"between": ["a", "b"]} or
+// {">=": "x"}. A page holds at most Params.Limit items (DefaultLimit when
+// unset, at most MaxLimit), counted after the where filter; when more
+// match, Result.Next continues (FindAll pages through every item).
 func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Result, error) {
 	m, err := d.model(model)
 	if err != nil {
@@ -56,10 +59,14 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 	if p == nil {
 		p = &Params{}
 	}
+	limit, err := pageLimit(m.Name, p)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Items: []Item{}}
 	err = d.store.View(ctx, func(tx pipeline.ReadTx) error {
 		return d.scan(ctx, tx, m, d.blendContext(m, props), p, func(item Item, _ *pipeline.Record, pos pipeline.Position) (bool, error) {
-			if p.Limit > 0 && len(res.Items) == p.Limit || p.Count && p.Limit > 0 && res.Count == p.Limit {
+			if limit > 0 && res.Count == limit {
 				// one more match exists: the page has a next
 				res.Next = encodeNext(pos)
 				return false, nil
@@ -74,10 +81,58 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 	if err != nil {
 		return nil, err
 	}
-	if p.Count {
-		res.Items = []Item{}
-	}
 	return res, nil
+}
+
+// pageLimit is the number of matches a find stops at (0: none, for a
+// count without a limit).
+func pageLimit(model string, p *Params) (int, error) {
+	switch {
+	case p.Limit < 0:
+		return 0, invalid(model, "limit %d: want a number of items, 0 or more (0: the default page of %d; over %d: pages of %d)",
+			p.Limit, DefaultLimit, MaxLimit, MaxLimit)
+	case p.Count:
+		return p.Limit, nil
+	case p.Limit == 0:
+		return DefaultLimit, nil
+	case p.Limit > MaxLimit:
+		return MaxLimit, nil
+	}
+	return p.Limit, nil
+}
+
+// FindAll yields every item a find selects, page after page of
+// Params.Limit items (each page is read on its own, so a write between two
+// pages may or may not be seen), starting after Params.Next if set. It is
+// for callers that need every item, which Find's pages would cut. A Count
+// find is refused. The first error ends it.
+func (d *DB) FindAll(ctx context.Context, model string, props Item, p *Params) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		page := Params{}
+		if p != nil {
+			page = *p
+		}
+		if page.Count {
+			yield(nil, invalid(model, "FindAll returns items: use Find to count"))
+			return
+		}
+		for {
+			res, err := d.Find(ctx, model, props, &page)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, it := range res.Items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if res.Next == "" {
+				return
+			}
+			page.Next = res.Next
+		}
+	}
 }
 
 // scan walks the items a find selects, after the type check and where

@@ -109,9 +109,9 @@ func TestDrainUnderLoad(t *testing.T) {
 
 	dev = openStore(t, dir, "dev", schema.SideDevice, "cli-test")
 	cloud := openStore(t, dir, "cloud", schema.SideCloud, "cloud")
-	devUsers, err := dev.Find(ctx, "User", db.Item{"accountId": "acme"}, &db.Params{Hidden: true})
+	devUsers, err := findAll(ctx, dev, "User", db.Item{"accountId": "acme"}, &db.Params{Hidden: true})
 	require.NoError(t, err)
-	cloudUsers, err := cloud.Find(ctx, "User", db.Item{"accountId": "acme"}, &db.Params{Hidden: true})
+	cloudUsers, err := findAll(ctx, cloud, "User", db.Item{"accountId": "acme"}, &db.Params{Hidden: true})
 	require.NoError(t, err)
 	require.Equal(t, len(devUsers.Items), len(cloudUsers.Items), "exactly once: as many items in the cloud as on the device")
 	byEmail := map[string]db.Item{}
