@@ -663,7 +663,10 @@ type hclient struct {
 	acks chan pipeline.Ack
 	gone chan struct{}
 	once sync.Once
-	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // acks of down batches being published
 }
 
 func dialHostile(t *testing.T, addr, site, clientID string, down bool) *hclient {
@@ -720,6 +723,11 @@ func (h *hclient) received(m *paho.Publish) {
 			return
 		}
 		ack, _ := json.Marshal(pipeline.Ack{V: pipeline.ProtocolVersion, Batch: b.ID, Applied: len(b.Changes)})
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed {
+			return
+		}
 		h.wg.Add(1)
 		go func() { // not on paho's receiving goroutine, which the PUBACK needs
 			defer h.wg.Done()
@@ -738,6 +746,9 @@ func (h *hclient) alive() bool {
 }
 
 func (h *hclient) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	_ = h.c.Disconnect(&paho.Disconnect{})
 	h.wg.Wait()
 }
