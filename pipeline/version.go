@@ -40,8 +40,12 @@ func (v Version) Validate() error {
 // future, after which real writes lose to it.
 func (v Version) CheckSkew(now time.Time, maxSkew time.Duration) error {
 	if limit := now.Add(maxSkew).UnixMilli(); v.Wall > limit {
+		ahead := "more than 100 years"
+		if ms := v.Wall - now.UnixMilli(); ms < 100*365*24*3600*1000 {
+			ahead = (time.Duration(ms) * time.Millisecond).String()
+		}
 		return fmt.Errorf("%w: version %s is %s ahead of this site's clock (at most %s is accepted)",
-			ErrInvalid, Truncate(v.String(), 64), time.Duration(v.Wall-now.UnixMilli())*time.Millisecond, maxSkew)
+			ErrInvalid, Truncate(v.String(), 64), ahead, maxSkew)
 	}
 	return nil
 }

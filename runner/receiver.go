@@ -271,8 +271,9 @@ func (subscriber) Close() error { return nil }
 // poisonSink is the poison queue's publisher: it keeps what it gets as
 // dead letters.
 type poisonSink struct {
-	dl *DeadLetters
-	m  *metrics
+	dl  *DeadLetters
+	m   *metrics
+	log *slog.Logger
 }
 
 func (p poisonSink) Publish(_ string, msgs ...*message.Message) error {
@@ -282,7 +283,10 @@ func (p poisonSink) Publish(_ string, msgs ...*message.Message) error {
 		if err := p.dl.Add(DeadLetter{Time: now, Pipeline: msg.Metadata.Get(middleware.PoisonedHandlerKey),
 			Site: msg.Metadata.Get(pipeline.MetaSite), Payload: truncate(string(msg.Payload), 4096),
 			Reject: pipeline.Reject{Reason: msg.Metadata.Get(middleware.ReasonForPoisonedKey)}}); err != nil {
-			return err
+			// Not returned: a message that can never be applied would be
+			// delivered again forever while the file cannot be written (a
+			// full disk). It is counted and kept in memory all the same.
+			p.log.Warn("poison message not written to the dead-letter file", "err", err)
 		}
 	}
 	return nil

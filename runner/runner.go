@@ -550,7 +550,7 @@ func newRouter(log *slog.Logger, dl *DeadLetters, m *metrics) (*message.Router, 
 	if err != nil {
 		return nil, err
 	}
-	poison, err := middleware.PoisonQueueWithFilter(poisonSink{dl: dl, m: m}, "iotod.poison", neverSucceeds)
+	poison, err := middleware.PoisonQueueWithFilter(poisonSink{dl: dl, m: m, log: log}, "iotod.poison", neverSucceeds)
 	if err != nil {
 		return nil, err
 	}
