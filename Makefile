@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/iotod
 GOFLAGS ?=
 
-.PHONY: all build test vet fmt-check unit bench run clean services-start services-stop fuzz
+.PHONY: all build test vet fmt-check unit race bench run clean services-start services-stop fuzz
 
 all: build
 
@@ -21,10 +21,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Every test: unit, conformance, crash (SIGKILL) and end-to-end tests, with the services they
-# need (mosquitto: installed if missing, started on loopback, stopped after, even on failure);
-# then every fuzz target briefly (FUZZTIME_TEST each, see scripts/fuzz.sh).
+# Every test: the short tests under the race detector, then unit, conformance, crash (SIGKILL)
+# and end-to-end tests, with the services they need (mosquitto: installed if missing, started on
+# loopback, stopped after, even on failure); then every fuzz target briefly (FUZZTIME_TEST each,
+# see scripts/fuzz.sh).
 test: fmt-check vet
+	GO=$(GO) bash scripts/test.sh -race -short -count=1 -timeout 15m ./...
 	GO=$(GO) bash scripts/test.sh -count=1 -timeout 20m ./...
 	GO=$(GO) FUZZTIME=$(FUZZTIME_TEST) bash scripts/fuzz.sh
 
@@ -44,6 +46,9 @@ services-stop:
 	bash scripts/services.sh stop
 
 # Quick tests without the slow crash and end-to-end ones.
+race:
+	GO=$(GO) bash scripts/test.sh -race -short -count=1 -timeout 15m ./...
+
 unit:
 	$(GO) test -short ./...
 
