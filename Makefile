@@ -45,10 +45,11 @@ services-start:
 services-stop:
 	bash scripts/services.sh stop
 
-# Quick tests without the slow crash and end-to-end ones.
+# The short tests under the race detector.
 race:
 	GO=$(GO) bash scripts/test.sh -race -short -count=1 -timeout 15m ./...
 
+# Quick tests without the slow crash and end-to-end ones.
 unit:
 	$(GO) test -short ./...
 
