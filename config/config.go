@@ -32,6 +32,10 @@ type Config struct {
 	Pipelines map[string]*PipelineConfig
 	// API is the local HTTP/JSON API.
 	API APIConfig
+	// MaxClockSkew is how far ahead of this process's clock a device's
+	// version may be before the cloud refuses the change (default
+	// pipeline.DefaultMaxClockSkew, 5 minutes).
+	MaxClockSkew time.Duration
 	// Broker is the embedded MQTT broker iotod run starts, nil when the
 	// file has no broker key.
 	Broker *broker.Config
@@ -158,10 +162,11 @@ const DefaultAckTimeout = 10 * time.Second
 // newDefaultConfig returns a Config holding every default.
 func newDefaultConfig() *Config {
 	return &Config{
-		API:        APIConfig{Listen: DefaultListen},
-		Storage:    map[string]*StorageConfig{},
-		Transports: map[string]*TransportConfig{},
-		Pipelines:  map[string]*PipelineConfig{},
+		API:          APIConfig{Listen: DefaultListen},
+		MaxClockSkew: pipeline.DefaultMaxClockSkew,
+		Storage:      map[string]*StorageConfig{},
+		Transports:   map[string]*TransportConfig{},
+		Pipelines:    map[string]*PipelineConfig{},
 	}
 }
 

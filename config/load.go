@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "storage", "transports", "broker", "pipelines"}
+var topKeys = []string{"site", "schema", "api", "max_clock_skew", "storage", "transports", "broker", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -113,6 +113,12 @@ func (l *loader) build(root *yaml.Node) *Config {
 		return cfg
 	}
 	cfg.Site = l.str(mappingValue(root, "site"), "site")
+	if n := mappingValue(root, "max_clock_skew"); n != nil {
+		l.decode(n, "max_clock_skew", &cfg.MaxClockSkew)
+		if cfg.MaxClockSkew <= 0 && !l.failed["max_clock_skew"] {
+			l.report("max_clock_skew", "must be positive, got %s", cfg.MaxClockSkew)
+		}
+	}
 	l.schemaText = l.str(mappingValue(root, "schema"), "schema")
 	cfg.Schema = resolve(l.dir, l.schemaText)
 	if n := mappingValue(root, "api"); n != nil {

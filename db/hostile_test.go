@@ -180,3 +180,26 @@ func TestDeviceRefusesModelsThatDoNotReplicateDown(t *testing.T) {
 	_, err = dev.db.Get(ctx, "Reading", db.Item{"deviceId": "dev1", "seq": 1}, nil)
 	require.ErrorIs(t, err, pipeline.ErrNotFound)
 }
+
+// MaxClockSkew sets how far ahead a device's version may be.
+func TestMaxClockSkewIsConfigurable(t *testing.T) {
+	ctx := context.Background()
+	sch, err := schema.Load("testdata/hostile-schema.json5")
+	require.NoError(t, err)
+	cfg := badger.NewDefaultConfig()
+	cfg.Path = t.TempDir()
+	st, err := badger.Open(ctx, cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(ctx) })
+	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud, MaxClockSkew: time.Minute})
+	require.NoError(t, err)
+	at := func(id string, ahead time.Duration) pipeline.Change {
+		return pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert, Key: pipeline.Key{PK: "device#dev1", SK: "reading#" + id},
+			Item:    []byte(`{"deviceId":"dev1","id":"` + id + `"}`),
+			Version: pipeline.Version{Wall: time.Now().Add(ahead).UnixMilli(), Origin: "dev1"}, Origin: "dev1"}
+	}
+	res, err := cloud.Apply(ctx, db.Source{Site: "dev1", Owner: "deviceId"}, []pipeline.Change{at("a", 30*time.Second), at("b", 2*time.Minute)})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err, "30s ahead is within a minute")
+	require.ErrorContains(t, res[1].Err, "ahead of this site's clock (at most 1m0s is accepted)")
+}

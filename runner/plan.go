@@ -25,6 +25,9 @@ type Plan struct {
 	// Broker is the embedded MQTT broker, started before the transports
 	// and closed after them (nil: none).
 	Broker *broker.Config
+	// MaxClockSkew bounds how far ahead of the clock a device's version
+	// may be (0: pipeline.DefaultMaxClockSkew); see db.Options.
+	MaxClockSkew time.Duration
 }
 
 // StoragePlan is one store: its plugin, and the side and site it serves.

@@ -13,7 +13,8 @@ import (
 // go to data/deadletters.jsonl under the config file's folder.
 func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 	plan := runner.Plan{Site: cfg.Site, Schema: sch, Dir: cfg.Dir,
-		Storage: map[string]runner.StoragePlan{}, Transports: map[string]runner.ComponentPlan{}, Broker: cfg.Broker}
+		Storage: map[string]runner.StoragePlan{}, Transports: map[string]runner.ComponentPlan{}, Broker: cfg.Broker,
+		MaxClockSkew: cfg.MaxClockSkew}
 	for name, s := range cfg.Storage {
 		plan.Storage[name] = runner.StoragePlan{ComponentPlan: runner.ComponentPlan{ID: s.ID(), Factory: s.Factory, Config: s.Config},
 			Side: s.Side, Site: s.Site}
