@@ -188,7 +188,9 @@ func (s *sender) fill(ctx context.Context) {
 	for s.flying+s.held() < s.spec.MaxInFlight && len(s.flights) < maxFlights {
 		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.spec.Chunk)
 		if err != nil {
-			s.log.Warn("outbox read failed", "pipeline", s.spec.Name, "err", err)
+			if ctx.Err() == nil { // not a shutdown
+				s.log.Warn("outbox read failed", "pipeline", s.spec.Name, "err", err)
+			}
 			return
 		}
 		if len(changes) == 0 {
