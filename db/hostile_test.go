@@ -70,6 +70,22 @@ func (hc *hostileCase) change(t *testing.T, now time.Time) pipeline.Change {
 		Version: pipeline.Version{Wall: wall, Counter: c.Counter, Origin: vorigin}, Origin: origin}
 }
 
+// openHostileCloud opens a cloud DB over testdata/hostile-schema.json5.
+func openHostileCloud(t *testing.T, skew time.Duration) (*db.DB, pipeline.Store) {
+	t.Helper()
+	ctx := context.Background()
+	sch, err := schema.Load("testdata/hostile-schema.json5")
+	require.NoError(t, err)
+	cfg := badger.NewDefaultConfig()
+	cfg.Path = t.TempDir()
+	st, err := badger.Open(ctx, cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(ctx) })
+	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud, MaxClockSkew: skew})
+	require.NoError(t, err)
+	return cloud, st
+}
+
 // snapshot reads every record of the store.
 func snapshot(t *testing.T, st pipeline.Store) map[pipeline.Key]string {
 	t.Helper()
@@ -94,15 +110,7 @@ func TestHostileChangesAreRefusedAtApply(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(raw, &cases))
 	require.NotEmpty(t, cases)
 
-	sch, err := schema.Load("testdata/hostile-schema.json5")
-	require.NoError(t, err)
-	cfg := badger.NewDefaultConfig()
-	cfg.Path = t.TempDir()
-	st, err := badger.Open(ctx, cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(ctx) })
-	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud})
-	require.NoError(t, err)
+	cloud, st := openHostileCloud(t, 0)
 
 	// What is stored before the attacks: dev2's items (one removed since),
 	// and a command for dev1 the cloud wrote.
@@ -184,15 +192,7 @@ func TestDeviceRefusesModelsThatDoNotReplicateDown(t *testing.T) {
 // MaxClockSkew sets how far ahead a device's version may be.
 func TestMaxClockSkewIsConfigurable(t *testing.T) {
 	ctx := context.Background()
-	sch, err := schema.Load("testdata/hostile-schema.json5")
-	require.NoError(t, err)
-	cfg := badger.NewDefaultConfig()
-	cfg.Path = t.TempDir()
-	st, err := badger.Open(ctx, cfg, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(ctx) })
-	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud, MaxClockSkew: time.Minute})
-	require.NoError(t, err)
+	cloud, _ := openHostileCloud(t, time.Minute)
 	at := func(id string, ahead time.Duration) pipeline.Change {
 		return pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert, Key: pipeline.Key{PK: "device#dev1", SK: "reading#" + id},
 			Item:    []byte(`{"deviceId":"dev1","id":"` + id + `"}`),
