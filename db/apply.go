@@ -96,12 +96,6 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 }
 
 func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Source) (bool, error) {
-	if err := pipeline.ValidText(c.Key.PK, pipeline.MaxPKLen); err != nil {
-		return false, fmt.Errorf("%w: key.pk: %v", pipeline.ErrInvalid, err)
-	}
-	if err := pipeline.ValidText(c.Key.SK, pipeline.MaxSKLen); err != nil {
-		return false, fmt.Errorf("%w: key.sk: %v", pipeline.ErrInvalid, err)
-	}
 	in, err := w.validate(ctx, c, src)
 	if err != nil {
 		return false, err
