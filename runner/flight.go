@@ -276,19 +276,39 @@ func (s *sender) Sync(ctx context.Context) error {
 
 // drain stops reading the outbox, sends what is held, and returns once
 // every flight is acknowledged or ctx ends. Unacknowledged changes stay in
-// the outbox for the next start.
+// the outbox for the next start. A sender whose transport is not
+// connected has nothing to wait for: drain returns at once, so an offline
+// device stops without waiting out the drain timeout.
 func (s *sender) drain(ctx context.Context) error {
-	select {
-	case s.drainCh <- struct{}{}:
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	asked := false
+	for {
+		var ask chan<- struct{}
+		if !asked {
+			ask = s.drainCh
+		}
+		if s.offline() {
+			return fmt.Errorf("%w: the transport is not connected", errNotDrained)
+		}
+		select {
+		case ask <- struct{}{}:
+			asked = true
+		case <-s.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+}
+
+// errNotDrained says a drain ended with changes left in the outbox.
+var errNotDrained = errors.New("not drained")
+
+// offline reports whether the sender's transport says it is not
+// connected.
+func (s *sender) offline() bool {
+	c, ok := s.spec.Out.(Connector)
+	return ok && !c.Connected()
 }
