@@ -22,9 +22,9 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every test: the short tests under the race detector, then unit, conformance, crash (SIGKILL)
-# and end-to-end tests, with the services they need (mosquitto: installed if missing, started on
-# loopback, stopped after, even on failure); then every fuzz target briefly (FUZZTIME_TEST each,
-# see scripts/fuzz.sh).
+# and end-to-end tests, with the services they need (mosquitto and DynamoDB Local: installed if
+# missing, started fresh on free ports, stopped after, even on failure; docs/testing.md); then
+# every fuzz target briefly (FUZZTIME_TEST each, see scripts/fuzz.sh).
 test: fmt-check vet
 	GO=$(GO) bash scripts/test.sh -race -short -count=1 -timeout 15m ./...
 	GO=$(GO) bash scripts/test.sh -count=1 -timeout 20m ./...
@@ -38,7 +38,8 @@ FUZZTIME_TEST ?= 2s
 fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
-# Start or stop the test services by hand (then: export $$(scripts/services.sh env)).
+# Start or stop the test services (mosquitto, DynamoDB Local) by hand, then
+# export $$(scripts/services.sh env) for IOTOD_MOSQUITTO_URL and IOTOD_DYNAMODB_URL (docs/testing.md).
 services-start:
 	bash scripts/services.sh start
 

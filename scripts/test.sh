@@ -18,5 +18,5 @@ set -a
 # shellcheck disable=SC1091
 . "$IOTOD_SERVICES_DIR/env"
 set +a
-echo "test.sh: IOTOD_MOSQUITTO_URL=$IOTOD_MOSQUITTO_URL" >&2
+echo "test.sh: IOTOD_MOSQUITTO_URL=$IOTOD_MOSQUITTO_URL IOTOD_DYNAMODB_URL=$IOTOD_DYNAMODB_URL" >&2
 "${GO:-go}" test "$@"
