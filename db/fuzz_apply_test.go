@@ -3,11 +3,13 @@ package db_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
+	"gopkg.in/yaml.v3"
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
@@ -27,6 +29,17 @@ func FuzzApply(f *testing.F) {
 	f.Add("Status", "upsert", "status#S1", "status#", []byte(`{"id":"S1","temp":1e400}`), now, uint32(7), "dev1")
 	f.Add("Reading", "create", "device#dev1", "reading#R2", []byte(`{"_type":"Command","deviceId":"dev1","id":"R2","blob":{"a":[[[{}]]]}}`), int64(1)<<62, ^uint32(0), "dev1")
 	f.Add("Setting", "upsert", "device#dev1", "n", []byte(`{"pk":"device#dev1","sk":"n","deviceId":"dev1","name":"n","value":"\u0000"}`), now, uint32(0), "dev1")
+
+	// Every hostile change of the table test is a seed too.
+	if raw, err := os.ReadFile("testdata/hostile-changes.yaml"); err == nil {
+		var cases []hostileCase
+		if yaml.Unmarshal(raw, &cases) == nil {
+			for _, hc := range cases {
+				c := hc.change(f, time.Now())
+				f.Add(c.Model, string(c.Op), c.Key.PK, c.Key.SK, []byte(c.Item), c.Version.Wall, c.Version.Counter, c.Origin)
+			}
+		}
+	}
 
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/hostile-schema.json5")

@@ -38,7 +38,7 @@ type hostileCase struct {
 	Applied bool   `yaml:"applied"`
 }
 
-func (hc *hostileCase) change(t *testing.T, now time.Time) pipeline.Change {
+func (hc *hostileCase) change(t testing.TB, now time.Time) pipeline.Change {
 	c := hc.Change
 	origin := c.Origin
 	if origin == "" {
