@@ -101,7 +101,7 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Sour
 		return false, err
 	}
 	m, old, rec := in.m, in.old, in.rec
-	if rec != nil && rec.Version.Compare(c.Version) >= 0 {
+	if rec != nil && m.storedVersion(rec, old).Compare(c.Version) >= 0 {
 		return false, nil // stale or a duplicate: last writer already won
 	}
 	w.d.clock.Observe(c.Version)
@@ -145,6 +145,20 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Sour
 	}
 	w.events = append(w.events, Event{Model: m.Name, Op: op, Key: c.Key, Old: old, New: item, Version: c.Version, Origin: c.Origin, Remote: true})
 	return true, nil
+}
+
+// storedVersion is the version a change must beat to replace what is
+// stored: the record's, or for an item written without one (by OneTable
+// or an SDK, straight into a cloud table) its updated time, so such an
+// item is ordered by when it was written.
+func (m *model) storedVersion(rec *pipeline.Record, item Item) pipeline.Version {
+	if !rec.Version.IsZero() || item == nil {
+		return rec.Version
+	}
+	if t, err := toTime(item[m.updatedField]); err == nil && m.updatedField != "" && item[m.updatedField] != nil {
+		return pipeline.Version{Wall: t.UnixMilli()}
+	}
+	return rec.Version
 }
 
 // emitRemote passes a replicated change on through this side's outbox,
