@@ -63,7 +63,9 @@ func captureWrites() []func(ctx context.Context, c *dynamodb.Client, table strin
 			return err
 		}
 	}
-	key := func(pk, sk string) map[string]ddb.AttributeValue { return map[string]ddb.AttributeValue{"pk": S(pk), "sk": S(sk)} }
+	key := func(pk, sk string) map[string]ddb.AttributeValue {
+		return map[string]ddb.AttributeValue{"pk": S(pk), "sk": S(sk)}
+	}
 	return []func(context.Context, *dynamodb.Client, string) error{
 		// 0: a device's item as iotod's store writes it, every attribute type.
 		put(map[string]ddb.AttributeValue{

@@ -202,7 +202,7 @@ func TestConvertCases(t *testing.T) {
 				assert.Contains(t, string(ch.Item), `"_version":"`+ch.Version.String()+`"`)
 			}},
 		{name: "version with a bad origin is a write outside iotod",
-			rec: record("INSERT", nil, img("_type", "Thing", "_version", "0001767323160000.00000002.bad origin")),
+			rec:   record("INSERT", nil, img("_type", "Thing", "_version", "0001767323160000.00000002.bad origin")),
 			check: func(t *testing.T, ch pipeline.Change) { assert.Equal(t, testSite, ch.Origin) }},
 		{name: "update outside iotod with an updated older than the kept version gets the clock's",
 			rec: record("MODIFY", img("_type", "Thing", "_version", kept, "n", N("1")),
