@@ -282,6 +282,7 @@ func checkSteps(t *testing.T, ctx context.Context, v variant, stored map[string]
 
 	r42, up := stored["reading-create"], stored["reading-upsert-existing"]
 	assert.Equal(t, r42["created"], up["created"], "upsert of an existing item keeps created")
+	assert.True(t, later(up["updated"], r42["updated"]), "upsert moves updated on: %v then %v", r42["updated"], up["updated"])
 	assert.Equal(t, r42["tags"], up["tags"], "upsert of an existing item keeps the attributes it does not name")
 	assert.Equal(t, &types.AttributeValueMemberN{Value: "22"}, up["temp"])
 
