@@ -3,9 +3,11 @@ package plugintest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/iotod/iotod/pipeline"
 )
@@ -21,11 +23,12 @@ type storeHandle struct {
 	t    *testing.T
 	dir  string
 	open StoreOpener
+	feat StoreFeatures
 }
 
-func newStore(t *testing.T, open StoreOpener) *storeHandle {
+func newStore(t *testing.T, env storeEnv) *storeHandle {
 	t.Helper()
-	h := &storeHandle{t: t, dir: t.TempDir(), open: open}
+	h := &storeHandle{t: t, dir: t.TempDir(), open: env.open, feat: env.feat}
 	h.Store = h.openNow()
 	return h
 }
@@ -57,10 +60,16 @@ func rec(pk, sk string, idx ...pipeline.IndexEntry) *pipeline.Record {
 	return &pipeline.Record{
 		Key:     pipeline.Key{PK: pk, SK: sk},
 		Model:   "Thing",
-		Item:    fmt.Appendf(nil, `{"pk":%q,"sk":%q}`, pk, sk),
+		Item:    fmt.Appendf(nil, `{"pk":%s,"sk":%s}`, jsonString(pk), jsonString(sk)),
 		Indexes: idx,
 		Version: pipeline.Version{Wall: 1732541234567, Counter: 3, Origin: "site-a"},
 	}
+}
+
+// jsonString is s as a JSON string (Go's %q is not JSON for "\x00").
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
 }
 
 func gs1(hash, sort string) pipeline.IndexEntry {
@@ -159,10 +168,20 @@ func (h *storeHandle) stats() pipeline.OutboxStats {
 	return st
 }
 
-func sameRecord(t *testing.T, got, want *pipeline.Record) {
+// sameRecord compares records, Expires to the store's precision.
+func (h *storeHandle) sameRecord(got, want *pipeline.Record) {
+	h.t.Helper()
+	sameRecord(h.t, got, want, h.feat.ExpiresPrecision)
+}
+
+func sameRecord(t *testing.T, got, want *pipeline.Record, precision time.Duration) {
 	t.Helper()
+	wantExpires := want.Expires
+	if p := precision.Milliseconds(); p > 1 {
+		wantExpires -= wantExpires % p
+	}
 	if got.Key != want.Key || got.Model != want.Model || !bytes.Equal(got.Item, want.Item) ||
-		got.Version != want.Version || got.Expires != want.Expires ||
+		got.Version != want.Version || got.Expires != wantExpires ||
 		len(got.Indexes) != len(want.Indexes) || (len(want.Indexes) > 0 && !reflect.DeepEqual(got.Indexes, want.Indexes)) {
 		t.Fatalf("record:\n got %+v (item %s)\nwant %+v (item %s)", got, got.Item, want, want.Item)
 	}

@@ -3,6 +3,7 @@ package plugintest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -11,9 +12,13 @@ import (
 	"github.com/iotod/iotod/pipeline"
 )
 
-func testOutbox(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testOutbox(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	ctx := t.Context()
+	if env.feat.NoOutbox {
+		testNoOutbox(t, s)
+		return
+	}
 	start := time.Now()
 	var emitted []*pipeline.Change
 	for i := range 3 {
@@ -100,9 +105,19 @@ func testOutbox(t *testing.T, open StoreOpener) {
 	}
 }
 
-func testOutboxNotify(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testOutboxNotify(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	notify := s.Outbox().Notify()
+	if env.feat.NoOutbox {
+		// Without an outbox nothing is emitted: no notification, ever.
+		s.put(rec("n", "quiet"))
+		select {
+		case <-notify:
+			t.Fatal("notification from a store without an outbox (NoOutbox)")
+		case <-time.After(50 * time.Millisecond):
+		}
+		return
+	}
 	select {
 	case <-notify:
 	default:
@@ -118,9 +133,9 @@ func testOutboxNotify(t *testing.T, open StoreOpener) {
 
 // testConcurrentWriters: every write lands in the outbox exactly once, in
 // strictly increasing order, and a reader following along misses none.
-func testConcurrentWriters(t *testing.T, open StoreOpener) {
+func testConcurrentWriters(t *testing.T, env storeEnv) {
 	const writers, each = 16, 200
-	s := newStore(t, open)
+	s := newStore(t, env)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
@@ -141,6 +156,9 @@ func testConcurrentWriters(t *testing.T, open StoreOpener) {
 					if err := tx.Put(ctx, r); err != nil {
 						return err
 					}
+					if s.feat.NoOutbox {
+						return nil
+					}
 					return tx.Emit(ctx, change(r, pipeline.OpCreate))
 				})
 				if err != nil {
@@ -154,6 +172,24 @@ func testConcurrentWriters(t *testing.T, open StoreOpener) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+	if env.feat.NoOutbox {
+		stopFollowing()
+		<-done
+		// No outbox to follow: every write must be in the store and its index.
+		keys := map[pipeline.Key]bool{}
+		for w := range writers {
+			for _, p := range s.scan(pipeline.Query{Hash: fmt.Sprintf("cw#%02d", w)}, 0) {
+				keys[p.Key] = true
+			}
+		}
+		if len(keys) != writers*each {
+			t.Fatalf("store holds %d records, want %d", len(keys), writers*each)
+		}
+		if n := len(s.scan(pipeline.Query{Index: "gs1", Hash: "all"}, 0)); n != writers*each {
+			t.Fatalf("gs1 holds %d entries, want %d", n, writers*each)
+		}
+		return
 	}
 	// Every write has committed: the follower must catch up at once.
 	var res followResult
@@ -220,4 +256,95 @@ func follow(ctx context.Context, ob pipeline.Outbox, want int) (out followResult
 		}
 	}
 	return out
+}
+
+// testNoOutbox checks a store without an outbox (NoOutbox): Emit fails with
+// errors.ErrUnsupported and takes the Update's writes down with it, and the
+// outbox methods fail the same way.
+func testNoOutbox(t *testing.T, s *storeHandle) {
+	ctx := t.Context()
+	r := rec("ob", "1")
+	err := s.Update(ctx, func(tx pipeline.Tx) error {
+		if err := tx.Put(ctx, r); err != nil {
+			return err
+		}
+		return tx.Emit(ctx, change(r, pipeline.OpCreate))
+	})
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("update with emit (NoOutbox): got %v, want ErrUnsupported", err)
+	}
+	if _, err := s.get(r.Key); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Fatalf("get after the failed emit: got %v, want ErrNotFound", err)
+	}
+	if _, err := s.Outbox().Read(ctx, 0, 10); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("outbox read (NoOutbox): got %v, want ErrUnsupported", err)
+	}
+	if err := s.Outbox().Trim(ctx, 1); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("outbox trim (NoOutbox): got %v, want ErrUnsupported", err)
+	}
+	if _, err := s.Outbox().Stats(ctx); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("outbox stats (NoOutbox): got %v, want ErrUnsupported", err)
+	}
+}
+
+// testWritesPerUpdate: an Update writes MaxWritesPerUpdate records (with
+// index entries) at once, or 1000 without a limit; with a limit, one more
+// is refused with ErrTooLarge and none is written.
+func testWritesPerUpdate(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
+	ctx := t.Context()
+	n := env.feat.MaxWritesPerUpdate
+	if n == 0 {
+		n = 1000
+	}
+	write := func(pk string, count int) error {
+		return s.Update(ctx, func(tx pipeline.Tx) error {
+			for i := range count {
+				if err := tx.Put(ctx, rec(pk, fmt.Sprintf("%04d", i), gs1(pk, fmt.Sprintf("%04d", i)))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := write("many", n); err != nil {
+		t.Fatalf("update writing %d records: %v", n, err)
+	}
+	if got := len(s.scan(pipeline.Query{Hash: "many"}, 0)); got != n {
+		t.Fatalf("%d records after an update of %d", got, n)
+	}
+	if got := len(s.scan(pipeline.Query{Index: "gs1", Hash: "many"}, 0)); got != n {
+		t.Fatalf("%d gs1 entries after an update of %d", got, n)
+	}
+	// Deletes count too, and mix with puts.
+	err := s.Update(ctx, func(tx pipeline.Tx) error {
+		for i := range n {
+			if i%2 == 0 {
+				if err := tx.Delete(ctx, pipeline.Key{PK: "many", SK: fmt.Sprintf("%04d", i)}); err != nil {
+					return err
+				}
+			} else if err := tx.Put(ctx, rec("many", fmt.Sprintf("%04d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("update deleting and writing %d records: %v", n, err)
+	}
+	if got := len(s.scan(pipeline.Query{Hash: "many"}, 0)); got != n/2 {
+		t.Fatalf("%d records after deleting half of %d, want %d", got, n, n/2)
+	}
+	if got := len(s.scan(pipeline.Query{Index: "gs1", Hash: "many"}, 0)); got != 0 {
+		t.Fatalf("%d gs1 entries after deleting or rewriting every record without one", got)
+	}
+	if env.feat.MaxWritesPerUpdate == 0 {
+		return
+	}
+	if err := write("over", n+1); !errors.Is(err, pipeline.ErrTooLarge) {
+		t.Fatalf("update writing %d records (MaxWritesPerUpdate %d): got %v, want ErrTooLarge", n+1, n, err)
+	}
+	if keys := s.scanKeys(pipeline.Query{Hash: "over"}); len(keys) != 0 {
+		t.Fatalf("%d records written by the refused update", len(keys))
+	}
 }

@@ -31,8 +31,8 @@ var sortKeys = []string{"a", "b", "b1", "b2", "c", "d"}
 
 // testSortConditions runs every condition forward and reverse on the
 // primary index and on a secondary index with a tie on sort key "b".
-func testSortConditions(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testSortConditions(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	for _, sk := range sortKeys {
 		s.put(rec("s", sk), rec("g#"+sk, "item", gs1("h", sk)))
 	}
@@ -87,8 +87,8 @@ func (h *storeHandle) paged(q pipeline.Query, size int) []pipeline.Position {
 	return nil
 }
 
-func testPagination(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testPagination(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	for i := range 23 {
 		s.put(rec("page", fmt.Sprintf("k%02d", i), gs1("pg", fmt.Sprintf("s%d", i%5))))
 	}
@@ -118,8 +118,8 @@ func testPagination(t *testing.T, open StoreOpener) {
 	sameStrings(t, "gs1 ties order", got, want)
 }
 
-func testHashPrefix(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testHashPrefix(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	for _, k := range [][2]string{{"dev#1", "a"}, {"dev#1", "b"}, {"dev#10", "a"}, {"dev#2", "a"}, {"dev#2", "c"}, {"dev", "a"}, {"dew#1", "a"}, {"de", "a"}} {
 		s.put(rec(k[0], k[1], gs1("x"+k[0], k[1])))
 	}
@@ -150,8 +150,8 @@ func testHashPrefix(t *testing.T, open StoreOpener) {
 	}
 }
 
-func testSecondaryIndexMaintenance(t *testing.T, open StoreOpener) {
-	s := newStore(t, open)
+func testSecondaryIndexMaintenance(t *testing.T, env storeEnv) {
+	s := newStore(t, env)
 	byH := func(h string) []string { return s.scanKeys(pipeline.Query{Index: "gs1", Hash: h}) }
 	byGS2 := func(h string) []string { return s.scanKeys(pipeline.Query{Index: "gs2", Hash: h}) }
 	r := rec("m", "1", gs1("h1", "s1"), pipeline.IndexEntry{Index: "gs2", Hash: "k", Sort: "v"})
