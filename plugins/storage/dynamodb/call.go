@@ -126,7 +126,11 @@ func (s *Store) opError(op, what string, err error, attempts int) error {
 		for _, r := range tce.CancellationReasons {
 			switch aws.ToString(r.Code) {
 			case "ValidationError":
-				return pipeline.Permanent(fmt.Errorf("%s: %w: DynamoDB refused the transaction: %s: %w", prefix, pipeline.ErrInvalid, aws.ToString(r.Message), err))
+				sentinel := pipeline.ErrInvalid
+				if strings.Contains(aws.ToString(r.Message), "size") {
+					sentinel = pipeline.ErrTooLarge
+				}
+				return pipeline.Permanent(fmt.Errorf("%s: %w: DynamoDB refused the transaction: %s: %w", prefix, sentinel, aws.ToString(r.Message), err))
 			case "ItemCollectionSizeLimitExceeded":
 				return pipeline.Permanent(fmt.Errorf("%s: %w: an item collection is over DynamoDB's 10 GB local index limit: %w", prefix, pipeline.ErrTooLarge, err))
 			}

@@ -779,3 +779,64 @@ func TestCreateTable(t *testing.T) {
 	again.CreateTable = false
 	openStore(t, again)
 }
+
+// TestItemTooLargeInTransaction: an oversized item in a transaction of
+// several is refused the same way.
+func TestItemTooLargeInTransaction(t *testing.T) {
+	cfg := testConfig(t)
+	s := openStore(t, cfg)
+	big := &pipeline.Record{Key: pipeline.Key{PK: "big", SK: "2"}, Model: "Thing", Item: fmt.Appendf(nil, `{"blob":%q}`, strings.Repeat("x", 410*1024))}
+	small := counter(pipeline.Key{PK: "small", SK: "1"}, 1)
+	err := s.Update(t.Context(), func(tx pipeline.Tx) error {
+		if err := tx.Put(t.Context(), small); err != nil {
+			return err
+		}
+		return tx.Put(t.Context(), big)
+	})
+	if !errors.Is(err, pipeline.ErrTooLarge) || !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), cfg.Table) {
+		t.Fatalf("transaction with a 410 KB item: got %v, want a permanent ErrTooLarge naming the table", err)
+	}
+	if _, err := getRecord(t, s, small.Key); !errors.Is(err, pipeline.ErrNotFound) {
+		t.Fatalf("the small item of the refused transaction: %v", err)
+	}
+}
+
+// TestLocalIndex: a schema's local index is a local secondary index of
+// the table, queried with the primary hash and its own sort key.
+func TestLocalIndex(t *testing.T) {
+	sch := parseSchema(t, `{format: 'onetable:1.1.0', version: '0.0.1',
+		indexes: {primary: {hash: 'pk', sort: 'sk'}, ls1: {type: 'local', sort: 'at'}},
+		models: {Event: {pk: {type: 'string'}, sk: {type: 'string'}, at: {type: 'string'}}}}`)
+	cfg := testConfig(t)
+	s, err := Open(t.Context(), cfg, sch, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	out, err := rawClient(t).DescribeTable(t.Context(), &dynamodb.DescribeTableInput{TableName: aws.String(cfg.Table)})
+	if err != nil || len(out.Table.LocalSecondaryIndexes) != 1 || aws.ToString(out.Table.LocalSecondaryIndexes[0].IndexName) != "ls1" {
+		t.Fatalf("local indexes of the table: %+v, %v", out.Table.LocalSecondaryIndexes, err)
+	}
+	for i, at := range []string{"2024-03", "2024-01", "2024-02"} {
+		put(t, s, &pipeline.Record{Key: pipeline.Key{PK: "dev", SK: fmt.Sprint("e", i)}, Model: "Event",
+			Item: fmt.Appendf(nil, `{"at":%q}`, at), Indexes: []pipeline.IndexEntry{{Index: "ls1", Hash: "dev", Sort: at}}})
+	}
+	var got []string
+	err = s.View(t.Context(), func(tx pipeline.ReadTx) error {
+		return tx.Scan(t.Context(), pipeline.Query{Index: "ls1", Hash: "dev", Sort: pipeline.SortCond{Op: pipeline.SortGE, Values: []string{"2024-02"}}},
+			func(rec *pipeline.Record, pos pipeline.Position) (bool, error) {
+				got = append(got, rec.Key.SK+"@"+pos.Sort)
+				return true, nil
+			})
+	})
+	if err != nil || strings.Join(got, " ") != "e2@2024-02 e0@2024-03" {
+		t.Fatalf("ls1 >= 2024-02: %q, %v", got, err)
+	}
+	err = s.Update(t.Context(), func(tx pipeline.Tx) error {
+		return tx.Put(t.Context(), &pipeline.Record{Key: pipeline.Key{PK: "dev", SK: "bad"}, Model: "Event",
+			Indexes: []pipeline.IndexEntry{{Index: "ls1", Hash: "other", Sort: "x"}}, Item: []byte(`{"at":"x"}`)})
+	})
+	if !errors.Is(err, pipeline.ErrInvalid) || !strings.Contains(err.Error(), "not the primary hash") {
+		t.Fatalf("local index entry with another hash: %v", err)
+	}
+}

@@ -2,10 +2,12 @@ package dynamodb
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -275,6 +277,42 @@ func TestLayoutFromSchema(t *testing.T) {
 	} {
 		if err := parse(text); !errors.Is(err, pipeline.ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%.80s: got %v, want %q", text, err, want)
+		}
+	}
+}
+
+// TestTombstoneTTL: tombstone_ttl keeps a tombstone at least that long; a
+// longer expiry from its writer stands, other records are untouched.
+func TestTombstoneTTL(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
+	cfg := NewDefaultConfig()
+	cfg.Table, cfg.TombstoneTTL = "T", 30*24*time.Hour
+	s := &Store{cfg: cfg, l: testLayout(t), now: func() time.Time { return now }}
+	tomb := func(expires time.Time) *pipeline.Record {
+		return &pipeline.Record{Key: pipeline.Key{PK: "a", SK: "1"}, Model: "~tombstone", Item: []byte(`{"model":"Status"}`),
+			Version: v1, Expires: expires.UnixMilli()}
+	}
+	for name, tc := range map[string]struct {
+		rec  *pipeline.Record
+		want time.Time
+	}{
+		"7 days raised to 30": {tomb(now.Add(7 * 24 * time.Hour)), now.Add(30*24*time.Hour + time.Second).Truncate(time.Second)},
+		"60 days kept":        {tomb(now.Add(60 * 24 * time.Hour)), now.Add(60 * 24 * time.Hour).Truncate(time.Second)},
+		"no expiry raised":    {tomb(time.UnixMilli(0)), now.Add(30*24*time.Hour + time.Second).Truncate(time.Second)},
+		"an item untouched": {&pipeline.Record{Key: pipeline.Key{PK: "a", SK: "1"}, Model: "Thing", Item: []byte(`{}`),
+			Expires: now.Add(time.Hour).UnixMilli()}, now.Add(time.Hour).Truncate(time.Second)},
+	} {
+		tx := newWriteTx(s)
+		if err := tx.Put(t.Context(), tc.rec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		w := tx.writes[tc.rec.Key]
+		if w.rec.Expires != tc.want.UnixMilli() {
+			t.Errorf("%s: expires %s, want %s", name, time.UnixMilli(w.rec.Expires).UTC(), tc.want)
+		}
+		ttl, _ := w.attrs[s.l.ttlFor(w.rec.Model)].(*types.AttributeValueMemberN)
+		if ttl == nil || ttl.Value != fmt.Sprint(tc.want.Unix()) {
+			t.Errorf("%s: TTL attribute %#v, want %d", name, ttl, tc.want.Unix())
 		}
 	}
 }

@@ -116,7 +116,7 @@ func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) err
 		return s.closedErr()
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("dynamodb table %q: view: %w", s.cfg.Table, err)
 	}
 	return fn(&readTx{s: s})
 }
@@ -133,14 +133,14 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 	}
 	for run := 0; ; run++ {
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("dynamodb table %q: update: %w", s.cfg.Table, err)
 		}
 		tx := newWriteTx(s)
 		if err := fn(tx); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return fmt.Errorf("dynamodb table %q: update: %w", s.cfg.Table, err)
 		}
 		err := tx.commit(ctx)
 		if !errors.Is(err, errConflict) {
@@ -155,7 +155,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return fmt.Errorf("dynamodb table %q: update after a conflict: %w", s.cfg.Table, ctx.Err())
 		case <-t.C:
 		}
 	}

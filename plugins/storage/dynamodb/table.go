@@ -181,18 +181,18 @@ func indexesActive(desc *types.TableDescription) bool {
 // index of the same keys for every schema index. It takes each index's
 // key types and projection from the table.
 func (s *Store) checkTable(desc *types.TableDescription) error {
-	types_ := map[string]types.ScalarAttributeType{}
+	attrTypes := map[string]types.ScalarAttributeType{}
 	for _, d := range desc.AttributeDefinitions {
-		types_[aws.ToString(d.AttributeName)] = d.AttributeType
+		attrTypes[aws.ToString(d.AttributeName)] = d.AttributeType
 	}
 	hash, sort := keyNames(desc.KeySchema)
 	if hash != s.l.hash || sort != s.l.sort {
 		return pipeline.Permanent(fmt.Errorf("%w: dynamodb table %q has the primary key (%s, %s); the schema's primary index is (%s, %s)",
 			pipeline.ErrInvalid, s.cfg.Table, show(hash), show(sort), s.l.hash, s.l.sort))
 	}
-	if types_[hash] != types.ScalarAttributeTypeS || types_[sort] != types.ScalarAttributeTypeS {
+	if attrTypes[hash] != types.ScalarAttributeTypeS || attrTypes[sort] != types.ScalarAttributeTypeS {
 		return pipeline.Permanent(fmt.Errorf("%w: dynamodb table %q: the primary key attributes must be strings (S), they are %s and %s",
-			pipeline.ErrInvalid, s.cfg.Table, types_[hash], types_[sort]))
+			pipeline.ErrInvalid, s.cfg.Table, attrTypes[hash], attrTypes[sort]))
 	}
 	type found struct {
 		hash, sort string
@@ -219,9 +219,9 @@ func (s *Store) checkTable(desc *types.TableDescription) error {
 			faults = append(faults, fmt.Sprintf("index %q has keys (%s, %s), the schema's are (%s, %s)", x.name, f.hash, show(f.sort), x.hash, show(x.sort)))
 			continue
 		}
-		x.hashType = types_[x.hash]
+		x.hashType = attrTypes[x.hash]
 		if x.sort != "" {
-			x.sortType = types_[x.sort]
+			x.sortType = attrTypes[x.sort]
 		}
 		if f.proj != nil {
 			x.projection, x.nonKey = f.proj.ProjectionType, f.proj.NonKeyAttributes
