@@ -82,8 +82,9 @@ type Config struct {
 	// RenewInterval is how often held leases are renewed. Default a third
 	// of LeaseDuration; at most half of it.
 	RenewInterval time.Duration
-	// RefreshInterval is how often the shards are listed, free or expired
-	// leases taken and finished shards' children started. Default 5s.
+	// RefreshInterval is how often (±20%) the shards are listed, free or
+	// expired leases taken and finished shards' children started. Default
+	// 5s.
 	RefreshInterval time.Duration
 	// PollInterval is the pause between GetRecords calls on a shard that
 	// returned nothing new (or less than a full page). Default 250ms.

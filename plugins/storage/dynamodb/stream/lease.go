@@ -45,12 +45,14 @@ type leaseItem struct {
 	ver     int64
 	expires int64
 	stream  string
+	at      int64
 }
 
 type checkpointItem struct {
 	seq    string
 	ended  bool
 	stream string
+	at     int64
 }
 
 func sv(s string) ddb.AttributeValue { return &ddb.AttributeValueMemberS{Value: s} }
@@ -102,11 +104,11 @@ func (s *Source) loadBookkeeping(ctx context.Context) (map[string]leaseItem, map
 			switch {
 			case strings.HasPrefix(sk.Value, leasePrefix):
 				leases[strings.TrimPrefix(sk.Value, leasePrefix)] = leaseItem{owner: str(it, attrOwner),
-					ver: num(it, attrVer), expires: num(it, attrExpires), stream: str(it, attrStream)}
+					ver: num(it, attrVer), expires: num(it, attrExpires), stream: str(it, attrStream), at: num(it, attrAt)}
 			case strings.HasPrefix(sk.Value, checkpointPrefix):
 				ended, _ := it[attrEnded].(*ddb.AttributeValueMemberBOOL)
 				ckpts[strings.TrimPrefix(sk.Value, checkpointPrefix)] = checkpointItem{seq: str(it, attrSeq),
-					ended: ended != nil && ended.Value, stream: str(it, attrStream)}
+					ended: ended != nil && ended.Value, stream: str(it, attrStream), at: num(it, attrAt)}
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {

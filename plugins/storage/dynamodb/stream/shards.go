@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,10 @@ import (
 
 // maxRecords is the most records one GetRecords call returns.
 const maxRecords = 1000
+
+// staleAfter is when the items of a shard of another stream are deleted:
+// twice the stream's 24 hour retention.
+const staleAfter = 48 * time.Hour
 
 // describeTable checks the table and returns its latest stream's ARN.
 func (s *Source) describeTable(ctx context.Context) (string, error) {
@@ -114,7 +119,8 @@ func (s *Source) refreshLoop(ctx context.Context) {
 			default:
 			}
 		}
-		t.Reset(jitter(s.cfg.RefreshInterval))
+		d := s.cfg.RefreshInterval
+		t.Reset(d - d/5 + rand.N(2*d/5+1)) // ±20%, so workers do not refresh in step
 	}
 }
 
@@ -193,13 +199,19 @@ func (s *Source) refresh(ctx context.Context, describe bool) error {
 		}
 		cands = append(cands, c)
 	}
-	for id := range ckpts {
-		if !listed[id] && s.shards[id] == nil {
+	// A shard's items are old when the stream no longer lists it, or, for
+	// another stream's (the table's stream was replaced, and a worker
+	// that has not seen it yet may still read it), after two retentions.
+	old := func(stream string, at int64) bool {
+		return stream == arn || stream == "" || now.UnixMilli()-at > staleAfter.Milliseconds()
+	}
+	for id, c := range ckpts {
+		if !listed[id] && s.shards[id] == nil && old(c.stream, c.at) {
 			gone = append(gone, id)
 		}
 	}
 	for id, l := range leases {
-		if _, ok := ckpts[id]; !ok && !listed[id] && s.shards[id] == nil && s.free(id, l, now) {
+		if _, ok := ckpts[id]; !ok && !listed[id] && s.shards[id] == nil && old(l.stream, l.at) && s.free(id, l, now) {
 			gone = append(gone, id)
 		}
 	}

@@ -543,3 +543,43 @@ func TestConfigFaults(t *testing.T) {
 	}
 	assert.True(t, errors.Is(err, pipeline.ErrInvalid))
 }
+
+// TestForgetsVanishedShards: the lease and checkpoint items of a shard the
+// stream no longer lists are deleted; those of another stream are kept
+// until they are two retentions old (a worker may still read it).
+func TestForgetsVanishedShards(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UnixMilli()
+	put := func(sk, stream string, at int64, extra ...string) {
+		kv := append([]string{"pk", bookkeepingPK, "sk", sk, "_type", bookkeepingType, attrStream, stream, attrOwner, ""}, extra...)
+		item := map[string]ddb.AttributeValue{attrAt: nv(at), attrVer: nv(3)}
+		for i := 0; i < len(kv); i += 2 {
+			item[kv[i]] = sv(kv[i+1])
+		}
+		_, err := e.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(e.table), Item: item})
+		require.NoError(t, err)
+	}
+	out, err := e.c.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(e.table)})
+	require.NoError(t, err)
+	arn := aws.ToString(out.Table.LatestStreamArn)
+	put("checkpoint#shardId-vanished", arn, now, attrSeq, "5")
+	put("lease#shardId-vanished", arn, now)
+	put("checkpoint#shardId-other-stream", arn+"-old", now, attrSeq, "5")
+	put("checkpoint#shardId-old-stream", arn+"-old", now-49*3600*1000, attrSeq, "5")
+
+	s := e.source(t, nil)
+	require.Eventually(t, func() bool { return len(s.Owned()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	var left map[string]string
+	require.Eventually(t, func() bool {
+		left = e.checkpoints(t)
+		_, vanished := left["shardId-vanished"]
+		_, old := left["shardId-old-stream"]
+		return !vanished && !old
+	}, 5*time.Second, 50*time.Millisecond, "checkpoints left: %v", left)
+	assert.Contains(t, left, "shardId-other-stream", "another stream's recent checkpoint is kept")
+	got, err := e.c.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(e.table), ConsistentRead: aws.Bool(true),
+		Key: map[string]ddb.AttributeValue{"pk": sv(bookkeepingPK), "sk": sv("lease#shardId-vanished")}})
+	require.NoError(t, err)
+	assert.Empty(t, got.Item, "the vanished shard's lease is deleted")
+}
