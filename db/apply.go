@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -63,7 +64,10 @@ func (d *DB) ApplyRemote(ctx context.Context, changes []pipeline.Change) ([]Appl
 	return d.Apply(ctx, Source{}, changes)
 }
 
-// Apply applies changes replicated from another site in one transaction.
+// Apply applies changes replicated from another site in one transaction
+// (in several of at most its limit, for a store that bounds the writes of
+// one transaction: each change is independent, so that changes nothing
+// but atomicity across changes, which replication does not need).
 // Every change is validated first, inside the transaction, against what
 // is stored (see validate): a change that fails is refused with its
 // reason and nothing of it is stored; the others still apply. Conflicts
@@ -79,20 +83,34 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 		return nil, fmt.Errorf("db: %w", pipeline.ErrClosed)
 	}
 	results := make([]ApplyResult, len(changes))
-	err := d.update(ctx, func(w *txWriter) error {
-		for i := range changes {
-			applied, err := w.applyRemote(ctx, &changes[i], src)
-			if err != nil && !isItemError(err) {
-				return err
+	chunk := d.applyChunk()
+	for start := 0; start < len(changes); start += chunk {
+		end := min(start+chunk, len(changes))
+		err := d.update(ctx, func(w *txWriter) error {
+			for i := start; i < end; i++ {
+				applied, err := w.applyRemote(ctx, &changes[i], src)
+				if err != nil && !isItemError(err) {
+					return err
+				}
+				results[i] = ApplyResult{Applied: applied, Err: err}
 			}
-			results[i] = ApplyResult{Applied: applied, Err: err}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return results, nil
+}
+
+// applyChunk is how many replicated changes one store transaction takes:
+// all of them, unless the store bounds its writes per Update (each change
+// writes its record and may emit it: two writes).
+func (d *DB) applyChunk() int {
+	if l, ok := d.store.(pipeline.UpdateLimiter); ok && l.MaxWritesPerUpdate() >= 2 {
+		return l.MaxWritesPerUpdate() / 2
+	}
+	return math.MaxInt
 }
 
 func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Source) (bool, error) {

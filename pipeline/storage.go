@@ -141,3 +141,11 @@ type Outbox interface {
 	// writer) after changes are committed, so a reader can wait for more.
 	Notify() <-chan struct{}
 }
+
+// UpdateLimiter is implemented by stores that commit at most a bounded
+// number of writes (puts, deletes and emits) in one Update, such as
+// DynamoDB's 100-item transactions. Callers that apply many independent
+// changes split them into Updates of at most that many.
+type UpdateLimiter interface {
+	MaxWritesPerUpdate() int
+}

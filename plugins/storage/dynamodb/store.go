@@ -201,3 +201,7 @@ func (o noOutbox) Stats(context.Context) (pipeline.OutboxStats, error) {
 
 // Notify returns a channel that never receives: nothing is ever emitted.
 func (o noOutbox) Notify() <-chan struct{} { return nil }
+
+// MaxWritesPerUpdate reports the most writes one Update commits
+// (pipeline.UpdateLimiter): db.Apply splits larger batches by it.
+func (s *Store) MaxWritesPerUpdate() int { return MaxWritesPerUpdate }
