@@ -105,12 +105,16 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 
 // applyChunk is how many replicated changes one store transaction takes:
 // all of them, unless the store bounds its writes per Update (each change
-// writes its record and may emit it: two writes).
+// writes its record, and emits it unless the store captures changes).
 func (d *DB) applyChunk() int {
-	if l, ok := d.store.(pipeline.UpdateLimiter); ok && l.MaxWritesPerUpdate() >= 2 {
-		return l.MaxWritesPerUpdate() / 2
+	l, ok := d.store.(pipeline.UpdateLimiter)
+	if !ok || l.MaxWritesPerUpdate() < 2 {
+		return math.MaxInt
 	}
-	return math.MaxInt
+	if d.captured {
+		return l.MaxWritesPerUpdate()
+	}
+	return l.MaxWritesPerUpdate() / 2
 }
 
 func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Source) (bool, error) {
@@ -123,7 +127,7 @@ func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Sour
 		return false, nil // stale or a duplicate: last writer already won
 	}
 	w.d.clock.Observe(c.Version)
-	emit := w.d.side == schema.SideCloud && m.emits
+	emit := w.d.side == schema.SideCloud && m.emits && !w.d.captured
 	if c.Op == pipeline.OpRemove {
 		if err := w.tx.Put(ctx, tombstone(m.Name, in.owner, c.Key, c.Version, w.now)); err != nil {
 			return false, fmt.Errorf("tombstone %s %s: %w", c.Model, c.Key, err)

@@ -52,6 +52,9 @@ type DB struct {
 	now    func() time.Time
 	// maxSkew bounds how far ahead of the clock a remote version may be.
 	maxSkew time.Duration
+	// captured says the store's change stream feeds its outbox: writes
+	// never Emit (pipeline.ChangeCapturer).
+	captured bool
 
 	ctxMu   sync.RWMutex
 	context Item
@@ -88,6 +91,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if d.maxSkew <= 0 {
 		d.maxSkew = pipeline.DefaultMaxClockSkew
+	}
+	if c, ok := opts.Store.(pipeline.ChangeCapturer); ok {
+		d.captured = c.CapturesChanges()
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

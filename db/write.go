@@ -133,7 +133,7 @@ func (w *txWriter) commitItem(ctx context.Context, m *model, op pipeline.Op, key
 }
 
 func (w *txWriter) emit(ctx context.Context, m *model, op pipeline.Op, key pipeline.Key, data []byte, v pipeline.Version) error {
-	if !m.emits {
+	if !m.emits || w.d.captured {
 		return nil
 	}
 	ch := &pipeline.Change{Model: m.Name, Op: op, Key: key, Item: data, Version: v, Origin: w.d.site, Time: w.now.UnixMilli()}

@@ -149,3 +149,11 @@ type Outbox interface {
 type UpdateLimiter interface {
 	MaxWritesPerUpdate() int
 }
+
+// ChangeCapturer is implemented by stores whose outbox is fed by their own
+// change stream (DynamoDB Streams) rather than by Emit: every committed
+// write reaches it, also those of other writers of the same table, with
+// its origin in the item's version. Writers then never call Emit.
+type ChangeCapturer interface {
+	CapturesChanges() bool
+}
