@@ -31,12 +31,16 @@ type Source struct {
 	room   chan struct{} // a value after a trim frees buffer space
 	wake   chan struct{} // asks the refresh loop to run now
 
-	startMu sync.Mutex // guards started, closed, ctx, cancel
+	startMu sync.Mutex // guards started, closed, ctx, cancel, start*
 	started bool
 	closed  bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// startErr is the failure of the last start from Read, tried at
+	// startTried and returned at startReported.
+	startErr                  error
+	startTried, startReported time.Time
+	ctx                       context.Context
+	cancel                    context.CancelFunc
+	wg                        sync.WaitGroup
 
 	ckMu sync.Mutex // serialises checkpoint writes
 
@@ -170,11 +174,12 @@ func (s *Source) Start(ctx context.Context) error {
 // Read returns up to limit changes with Seq > after, in Seq order: the
 // stream records read so far, each with a local sequence number that
 // increases in read order within this process. The first Read starts the
-// source. A failure of the background reading is returned (when nothing
-// is to be read) at most every 30 seconds, so a caller that logs it does
-// not flood its log; Err gives it at any time.
+// source (a failed start is tried again at most every 5 seconds). A
+// failure to start, or of the background reading (when nothing is to be
+// read), is returned at most every 30 seconds, so a caller that logs it
+// does not flood its log; Start and Err give it at any time.
 func (s *Source) Read(ctx context.Context, after uint64, limit int) ([]pipeline.Change, error) {
-	if err := s.Start(ctx); err != nil {
+	if err := s.startForRead(ctx); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -194,6 +199,32 @@ func (s *Source) Read(ctx context.Context, after uint64, limit int) ([]pipeline.
 	}
 	s.handed = max(s.handed, out[n-1].Seq)
 	return out, nil
+}
+
+// startForRead starts the source from Read: after a failed start it tries
+// again at most every 5 seconds, and returns the failure at most every 30
+// seconds (nil in between), as Read does with background failures.
+func (s *Source) startForRead(ctx context.Context) error {
+	s.startMu.Lock()
+	wait := !s.started && !s.closed && s.startErr != nil && time.Since(s.startTried) < 5*time.Second
+	err := s.startErr
+	s.startMu.Unlock()
+	if !wait {
+		err = s.Start(ctx) // nil when started
+	}
+	if err == nil || errors.Is(err, pipeline.ErrClosed) {
+		return err
+	}
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if !wait {
+		s.startErr, s.startTried = err, time.Now()
+	}
+	if time.Since(s.startReported) < 30*time.Second {
+		return nil
+	}
+	s.startReported = time.Now()
+	return err
 }
 
 // Err returns the last failure of the background reading (nil when the

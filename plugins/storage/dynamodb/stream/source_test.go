@@ -405,8 +405,8 @@ func TestTakeoverAfterWorkerDies(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, ids(chs), "the other worker reads nothing while the owner lives")
 
+	x.kill() // returns once its readers stopped
 	killed := time.Now()
-	x.kill()
 	require.False(t, rec.lastEnd(whoX).After(killed), "the dead worker reads no more")
 	got = read(t, y, 0, 1, 15*time.Second)
 	assert.Equal(t, []string{"create:Thing thing#5"}, ids(got), "the survivor resumes after the checkpoint")
@@ -531,6 +531,10 @@ func TestTableFaults(t *testing.T) {
 		assert.True(t, pipeline.IsPermanent(err), "%v", err)
 		_, err = s.Read(ctx, 0, 10)
 		require.Error(t, err, "Read starts the source and says why it cannot")
+		assert.Contains(t, err.Error(), tc.want)
+		chs, err := s.Read(ctx, 0, 10)
+		require.NoError(t, err, "but not at every poll")
+		require.Empty(t, chs)
 		require.NoError(t, s.Close(ctx))
 	}
 }
