@@ -5,6 +5,7 @@ import (
 	"github.com/iotod/iotod/plugins/stages/batch"
 	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/plugins/storage/dynamodb"
 	"github.com/iotod/iotod/plugins/transport/inproc"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
 	logtrigger "github.com/iotod/iotod/plugins/triggers/log"
@@ -16,6 +17,7 @@ func components() (*pipeline.Registry, error) {
 	return pipeline.NewRegistry(
 		// storage
 		badger.NewFactory(),
+		dynamodb.NewFactory(),
 		// transports
 		inproc.NewFactory(),
 		mqtt.NewFactory(),

@@ -27,7 +27,7 @@ var (
 // Config is the user configuration of a DynamoDB store.
 type Config struct {
 	// Table is the DynamoDB table holding the items. Required.
-	Table string `yaml:"table" desc:"DynamoDB table holding the items (required); its keys and indexes follow the schema, see docs/dynamodb.md"`
+	Table string `yaml:"table" desc:"DynamoDB table holding the items (default iotod); its keys and indexes follow the schema, see docs/dynamodb.md"`
 	// Region is the AWS region. Empty: the default AWS chain (AWS_REGION,
 	// the shared config file).
 	Region string `yaml:"region" desc:"AWS region; empty: from the default AWS chain (AWS_REGION, ~/.aws/config)"`
@@ -71,19 +71,29 @@ type Config struct {
 	// ConflictRetries is how many times an Update runs its function again
 	// after another writer changed an item it read. Default 10.
 	ConflictRetries int `yaml:"conflict_retries" desc:"times an update is run again when another writer changed an item it read (optimistic concurrency), 0 to 1000"`
+	// Stream feeds the table's changes, read from its DynamoDB stream, to
+	// the pipelines that read this store's outbox (the cloud's down
+	// pipeline): every write, iotod's and other writers'. The table's
+	// stream must be on with NEW_AND_OLD_IMAGES. Default true; false
+	// leaves the store without an outbox (a store only written to).
+	Stream bool `yaml:"stream" desc:"feed the table's changes (its DynamoDB stream, NEW_AND_OLD_IMAGES) to the pipelines reading this store; false: no outbox"`
 
 	_ struct{}
 }
 
-// NewDefaultConfig returns the defaults. Table is left empty and must be
-// set.
+// DefaultTable is the table name when the config gives none.
+const DefaultTable = "iotod"
+
+// NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
 	return Config{
+		Table:           DefaultTable,
 		ConsistentRead:  true,
 		MaxAttempts:     8,
 		RetryDelay:      50 * time.Millisecond,
 		MaxRetryDelay:   5 * time.Second,
 		ConflictRetries: 10,
+		Stream:          true,
 	}
 }
 

@@ -13,16 +13,19 @@ func TestConfigValidate(t *testing.T) {
 	plugintest.TestConfigFiles(t, "testdata/config/*.yaml", NewFactory())
 }
 
-func TestDefaultConfigNeedsOnlyTable(t *testing.T) {
+func TestDefaultConfigIsValid(t *testing.T) {
 	cfg := NewDefaultConfig()
-	if !cfg.ConsistentRead {
-		t.Fatal("consistent_read is not on by default")
+	if !cfg.ConsistentRead || !cfg.Stream {
+		t.Fatal("consistent_read and stream are not on by default")
 	}
-	if err := cfg.Validate(); err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "table") {
-		t.Fatalf("default config: want exactly the table fault, got %v", err)
+	if cfg.Table != DefaultTable {
+		t.Fatalf("default table %q, want %q", cfg.Table, DefaultTable)
 	}
-	cfg.Table = "iotod"
 	if err := cfg.Validate(); err != nil {
-		t.Fatalf("default config with a table: %v", err)
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.Table = ""
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "table") {
+		t.Fatalf("no table: want the table fault, got %v", err)
 	}
 }

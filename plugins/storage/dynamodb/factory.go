@@ -10,16 +10,15 @@ import (
 const TypeName = "dynamodb"
 
 // NewFactory returns the DynamoDB storage factory. Its default config's
-// Table must still be set. The factory is not registered in iotod yet: the
-// store cannot feed its changes down (no stream source), see
-// docs/dynamodb.md.
+// Table must still be set.
 func NewFactory() pipeline.Factory {
 	return pipeline.MakeFactory(pipeline.KindStorage, TypeName,
-		"AWS DynamoDB table holding items as OneTable stores them (cloud side; no change feed yet)",
+		"AWS DynamoDB table holding items as OneTable stores them (cloud side); its stream feeds the down pipelines",
 		NewDefaultConfig, create)
 }
 
-// create opens a *Store on the table, its layout from the schema.
+// create opens a *Store on the table, its layout from the schema; its
+// stream's changes from writers outside iotod take the storage's site.
 func create(ctx context.Context, set pipeline.Settings, c Config) (any, error) {
-	return Open(ctx, c, set.Schema, set.Logger)
+	return Open(ctx, c, set.Schema, set.Logger, WithSite(set.Site))
 }

@@ -55,6 +55,7 @@ func testConfig(t testing.TB) Config {
 	cfg.Endpoint = dynamoURL(t)
 	cfg.AccessKeyID, cfg.SecretAccessKey = "iotod", "iotod"
 	cfg.CreateTable = true
+	cfg.Stream = false // the store's own tests; the stream source is tested where it is wired
 	cfg.RetryDelay = 5 * time.Millisecond
 	cfg.MaxRetryDelay = 50 * time.Millisecond
 	dropTable(t, cfg.Table)

@@ -13,8 +13,10 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/storage/dynamodb/stream"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -32,6 +34,8 @@ type Store struct {
 	// the Update runs repeated after a conflict; for tests and metrics.
 	retries   atomic.Int64
 	conflicts atomic.Int64
+	// src is the change stream feeding the outbox (nil: cfg.Stream off).
+	src *stream.Source
 }
 
 var _ pipeline.Store = (*Store)(nil)
@@ -42,7 +46,12 @@ type Option func(*options)
 type options struct {
 	wrap func(API) API
 	now  func() time.Time
+	site string
 }
+
+// WithSite names the cloud site the store serves: the origin of changes
+// its stream reads from writes made outside iotod.
+func WithSite(site string) Option { return func(o *options) { o.site = site } }
 
 // WithAPI wraps the DynamoDB client the store uses (to observe or inject
 // faults in tests).
@@ -106,8 +115,28 @@ func Open(ctx context.Context, cfg Config, sch *schema.Schema, logger *slog.Logg
 	if err := s.ensureTable(ctx, sch); err != nil {
 		return nil, err
 	}
+	if cfg.Stream {
+		streams := dynamodbstreams.NewFromConfig(awsCfg, func(so *dynamodbstreams.Options) {
+			if cfg.Endpoint != "" {
+				so.BaseEndpoint = aws.String(cfg.Endpoint)
+			}
+		})
+		src, err := stream.New(stream.Config{Client: client, Streams: streams, Table: cfg.Table, Site: o.site,
+			TypeField: l.typeField, UpdatedField: l.updated, HashKey: l.hash, SortKey: l.sort, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if err := src.Start(ctx); err != nil {
+			return nil, err
+		}
+		s.src = src
+	}
 	return s, nil
 }
+
+// CapturesChanges reports that the table's stream feeds the outbox
+// (pipeline.ChangeCapturer): the database does not Emit.
+func (s *Store) CapturesChanges() bool { return s.src != nil }
 
 // View runs fn with reads of the table. Each Get is strongly consistent
 // (consistent_read); DynamoDB has no snapshot across several reads.
@@ -164,13 +193,22 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 // Outbox returns the store's outbox. The DynamoDB store has none yet (the
 // table's stream will be its change feed): every method but Notify
 // returns ErrNoOutbox.
-func (s *Store) Outbox() pipeline.Outbox { return noOutbox{table: s.cfg.Table} }
+func (s *Store) Outbox() pipeline.Outbox {
+	if s.src != nil {
+		return s.src
+	}
+	return noOutbox{table: s.cfg.Table}
+}
 
 // Close ends the store; later calls fail with pipeline.ErrClosed. It is
 // safe to call twice.
-func (s *Store) Close(context.Context) error {
-	s.closed.Store(true)
-	return nil
+func (s *Store) Close(ctx context.Context) error {
+	if s.closed.Swap(true) || s.src == nil {
+		return nil
+	}
+	// Final checkpoints of what was trimmed; leases released, so another
+	// worker takes the shards over at once.
+	return s.src.Close(ctx)
 }
 
 func (s *Store) closedErr() error {
