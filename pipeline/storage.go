@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -48,6 +49,25 @@ const (
 type SortCond struct {
 	Op     SortOp
 	Values []string
+}
+
+// Validate checks that c is a known condition with as many values as it
+// takes (none for SortAll, two for SortBetween, one for the others).
+func (c SortCond) Validate() error {
+	want := 1
+	switch c.Op {
+	case SortAll:
+		want = 0
+	case SortBetween:
+		want = 2
+	case SortBegins, SortEQ, SortGE, SortGT, SortLT, SortLE:
+	default:
+		return fmt.Errorf("%w: unknown sort condition %q", ErrInvalid, c.Op)
+	}
+	if len(c.Values) != want {
+		return fmt.Errorf("%w: sort condition %q takes %d values, got %d", ErrInvalid, c.Op, want, len(c.Values))
+	}
+	return nil
 }
 
 // Position is where a query stopped: the index entry and primary key of the

@@ -23,8 +23,8 @@ type scanPlan struct {
 }
 
 func planScan(q pipeline.Query) (scanPlan, error) {
-	if err := checkSortCond(q.Sort); err != nil {
-		return scanPlan{}, err
+	if err := q.Sort.Validate(); err != nil {
+		return scanPlan{}, fmt.Errorf("badger storage: scan: %w", err)
 	}
 	p := scanPlan{cond: q.Sort, space: []byte{prefixRecord}}
 	if q.Index != "" && q.Index != pipeline.PrimaryIndex {
@@ -78,24 +78,6 @@ func sortRange(base []byte, c pipeline.SortCond) (lo, hi []byte) {
 	default:
 		return base, all
 	}
-}
-
-func checkSortCond(c pipeline.SortCond) error {
-	want := 1
-	switch c.Op {
-	case pipeline.SortAll:
-		want = 0
-	case pipeline.SortBetween:
-		want = 2
-	case pipeline.SortBegins, pipeline.SortEQ, pipeline.SortGE, pipeline.SortGT, pipeline.SortLT, pipeline.SortLE:
-	default:
-		return fmt.Errorf("badger storage: scan: unknown sort condition %q: %w", c.Op, pipeline.ErrInvalid)
-	}
-	if len(c.Values) != want {
-		return fmt.Errorf("badger storage: scan: sort condition %q takes %d values, got %d: %w",
-			c.Op, want, len(c.Values), pipeline.ErrInvalid)
-	}
-	return nil
 }
 
 func sortMatches(c pipeline.SortCond, s string) bool {

@@ -31,8 +31,8 @@ type plan struct {
 }
 
 func (s *Store) plan(q pipeline.Query) (*plan, error) {
-	if err := s.checkSortCond(q.Sort); err != nil {
-		return nil, err
+	if err := q.Sort.Validate(); err != nil {
+		return nil, fmt.Errorf("dynamodb table %q: scan: %w", s.cfg.Table, err)
 	}
 	p := &plan{q: q, hashAttr: s.l.hash, sortAttr: s.l.sort, hashType: types.ScalarAttributeTypeS, sortType: types.ScalarAttributeTypeS}
 	if q.Index != "" && q.Index != pipeline.PrimaryIndex {
@@ -59,24 +59,6 @@ func (s *Store) plan(q pipeline.Query) (*plan, error) {
 		return nil, fmt.Errorf("%w: dynamodb table %q: scan: index %q has a number hash key: a hash prefix applies to strings", pipeline.ErrInvalid, s.cfg.Table, q.Index)
 	}
 	return p, nil
-}
-
-func (s *Store) checkSortCond(c pipeline.SortCond) error {
-	want := 1
-	switch c.Op {
-	case pipeline.SortAll:
-		want = 0
-	case pipeline.SortBetween:
-		want = 2
-	case pipeline.SortBegins, pipeline.SortEQ, pipeline.SortGE, pipeline.SortGT, pipeline.SortLT, pipeline.SortLE:
-	default:
-		return fmt.Errorf("%w: dynamodb table %q: scan: unknown sort condition %q", pipeline.ErrInvalid, s.cfg.Table, c.Op)
-	}
-	if len(c.Values) != want {
-		return fmt.Errorf("%w: dynamodb table %q: scan: sort condition %q takes %d values, got %d",
-			pipeline.ErrInvalid, s.cfg.Table, c.Op, want, len(c.Values))
-	}
-	return nil
 }
 
 // cmp orders two key values of type t as DynamoDB does: strings by their
