@@ -131,10 +131,40 @@ func (n *node) start() {
 		_, err := n.client().Health(ctx)
 		cancel()
 		if err == nil {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			n.t.Fatalf("%s: API does not answer: %v", n.name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.awaitPipelines()
+}
+
+// awaitPipelines waits until no pipeline is starting any more: iotod run
+// serves its API before its pipelines subscribe, and a message published
+// before a subscription exists is not delivered to it. With the broker
+// unreachable, pipelines run at once and subscribe when it comes.
+func (n *node) awaitPipelines() {
+	n.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := n.client().Status(ctx)
+		cancel()
+		starting := ""
+		if err == nil {
+			for _, p := range st.Pipelines {
+				if p.State == "starting" {
+					starting = p.Name
+				}
+			}
+			if starting == "" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%s: pipelines still starting after 20s (%s; %v)\n%s", n.name, starting, err, n.tail(40))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
