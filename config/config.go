@@ -32,6 +32,8 @@ type Config struct {
 	Pipelines map[string]*PipelineConfig
 	// API is the local HTTP/JSON API.
 	API APIConfig
+	// DeadLetters caps the dead-letter file.
+	DeadLetters DeadLettersConfig
 	// MaxClockSkew is how far ahead of this process's clock a device's
 	// version may be before the cloud refuses the change (default
 	// pipeline.DefaultMaxClockSkew, 5 minutes).
@@ -153,6 +155,23 @@ type APIConfig struct {
 	_ struct{}
 }
 
+// DeadLettersConfig caps data/deadletters.jsonl, where refused changes and
+// unreadable messages are kept: when the next letter would take the file
+// over max_size it is rotated to deadletters.1.jsonl (and so on), keeping
+// the keep most recent rotated files.
+type DeadLettersConfig struct {
+	MaxSize pipeline.ByteSize `yaml:"max_size" desc:"size at which the dead-letter file is rotated (64KB to 1GB; default 10MB)"`
+	Keep    int               `yaml:"keep" desc:"rotated dead-letter files kept (0 to 100; default 2; 0: the file starts over when full)"`
+
+	_ struct{}
+}
+
+// Defaults of DeadLettersConfig.
+const (
+	DefaultDeadLetterMax  = 10 * pipeline.Megabyte
+	DefaultDeadLetterKeep = 2
+)
+
 // DefaultListen is the API's default address.
 const DefaultListen = "127.0.0.1:7400"
 
@@ -164,6 +183,7 @@ func newDefaultConfig() *Config {
 	return &Config{
 		API:          APIConfig{Listen: DefaultListen},
 		MaxClockSkew: pipeline.DefaultMaxClockSkew,
+		DeadLetters:  DeadLettersConfig{MaxSize: DefaultDeadLetterMax, Keep: DefaultDeadLetterKeep},
 		Storage:      map[string]*StorageConfig{},
 		Transports:   map[string]*TransportConfig{},
 		Pipelines:    map[string]*PipelineConfig{},

@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "max_clock_skew", "storage", "transports", "broker", "pipelines"}
+var topKeys = []string{"site", "schema", "api", "max_clock_skew", "dead_letters", "storage", "transports", "broker", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -113,6 +113,15 @@ func (l *loader) build(root *yaml.Node) *Config {
 		return cfg
 	}
 	cfg.Site = l.str(mappingValue(root, "site"), "site")
+	if n := mappingValue(root, "dead_letters"); n != nil {
+		l.decode(n, "dead_letters", &cfg.DeadLetters)
+		if d := cfg.DeadLetters; d.MaxSize < 64*pipeline.Kilobyte || d.MaxSize > pipeline.Gigabyte {
+			l.report("dead_letters.max_size", "must be between 64KB and 1GB, got %s", d.MaxSize)
+		}
+		if d := cfg.DeadLetters; d.Keep < 0 || d.Keep > 100 {
+			l.report("dead_letters.keep", "must be between 0 and 100, got %d", d.Keep)
+		}
+	}
 	if n := mappingValue(root, "max_clock_skew"); n != nil {
 		l.decode(n, "max_clock_skew", &cfg.MaxClockSkew)
 		if cfg.MaxClockSkew <= 0 && !l.failed["max_clock_skew"] {

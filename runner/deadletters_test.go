@@ -276,3 +276,31 @@ func TestDeadLettersDefaults(t *testing.T) {
 	assert.EqualValues(t, DefaultDeadLetterFileMax, d.maxBytes, "0 keeps the default")
 	assert.Equal(t, DefaultDeadLetterFiles, d.oldFiles, "-1 keeps the default")
 }
+
+// The plan's dead-letter file settings reach the keeper, and its counts
+// are metrics.
+func TestDeadLetterSettingsAndMetrics(t *testing.T) {
+	plan := allInOne(t)
+	plan.DeadLetters = filepath.Join(t.TempDir(), "deadletters.jsonl")
+	plan.DeadLetterMax, plan.DeadLetterKeep = 128*1024, 5
+	r, err := New(plan, Options{})
+	require.NoError(t, err)
+	require.Equal(t, int64(128*1024), r.dl.maxBytes)
+	require.Equal(t, 5, r.dl.oldFiles)
+	require.NoError(t, r.dl.Add(DeadLetter{Reject: pipeline.Reject{Reason: strings.Repeat("r", 5000)}}))
+	mfs, err := r.reg.Gather()
+	require.NoError(t, err)
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "iotod_dead_letter") {
+			got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{"iotod_dead_letters_total": 1, "iotod_dead_letters_truncated_total": 1,
+		"iotod_dead_letters_dropped_total": 0, "iotod_dead_letter_file_rotations_total": 0}, got)
+
+	def, err := New(allInOne(t), Options{})
+	require.NoError(t, err)
+	require.Equal(t, int64(DefaultDeadLetterFileMax), def.dl.maxBytes, "a plan without settings gets the defaults")
+	require.Equal(t, DefaultDeadLetterFiles, def.dl.oldFiles)
+}

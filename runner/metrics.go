@@ -62,3 +62,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// registerDeadLetterMetrics exposes the dead-letter counts: how many were
+// cut to their bounds, kept out of the file, and how often the file was
+// rotated.
+func registerDeadLetterMetrics(reg prometheus.Registerer, dl *DeadLetters) error {
+	for _, c := range []struct {
+		name, help string
+		get        func(DeadLetterTotals) int64
+	}{
+		{"iotod_dead_letters_total", "Dead letters kept (refused changes and unreadable messages).", func(t DeadLetterTotals) int64 { return t.Total }},
+		{"iotod_dead_letters_truncated_total", "Dead letters with a field cut to its bound or invalid UTF-8 replaced.", func(t DeadLetterTotals) int64 { return t.Truncated }},
+		{"iotod_dead_letters_dropped_total", "Dead letters kept in memory only: larger than the file's cap, or the write failed.", func(t DeadLetterTotals) int64 { return t.Dropped }},
+		{"iotod_dead_letter_file_rotations_total", "Rotations of the dead-letter file.", func(t DeadLetterTotals) int64 { return t.Rotations }},
+	} {
+		get := c.get
+		if err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(get(dl.Totals())) })); err != nil {
+			return err
+		}
+	}
+	return nil
+}

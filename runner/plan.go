@@ -17,11 +17,14 @@ type Plan struct {
 	// Dir is the config file's folder.
 	Dir string
 	// DeadLetters is the JSON-lines file dead letters are appended to ("":
-	// memory only).
-	DeadLetters string
-	Storage     map[string]StoragePlan
-	Transports  map[string]ComponentPlan
-	Pipelines   []PipelinePlan
+	// memory only); it is rotated at DeadLetterMax bytes (0: the default),
+	// keeping DeadLetterKeep old files (negative: the default).
+	DeadLetters    string
+	DeadLetterMax  int64
+	DeadLetterKeep int
+	Storage        map[string]StoragePlan
+	Transports     map[string]ComponentPlan
+	Pipelines      []PipelinePlan
 	// Broker is the embedded MQTT broker, started before the transports
 	// and closed after them (nil: none).
 	Broker *broker.Config

@@ -108,7 +108,15 @@ func New(plan Plan, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{plan: plan, log: log, reg: reg, m: m, dl: newDeadLetters(plan.DeadLetters, 1000),
+	keep := plan.DeadLetterKeep
+	if plan.DeadLetterMax == 0 && keep == 0 {
+		keep = -1 // neither set: the defaults
+	}
+	dl := newDeadLetters(plan.DeadLetters, 1000, WithDeadLetterFile(plan.DeadLetterMax, keep))
+	if err := registerDeadLetterMetrics(reg, dl); err != nil {
+		return nil, err
+	}
+	return &Runner{plan: plan, log: log, reg: reg, m: m, dl: dl,
 		stores: map[string]*openStore{}, transports: map[string]pipeline.Transport{}}, nil
 }
 

@@ -37,6 +37,7 @@ func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 	}
 	if len(cfg.Pipelines) > 0 {
 		plan.DeadLetters = filepath.Join(cfg.Dir, "data", "deadletters.jsonl")
+		plan.DeadLetterMax, plan.DeadLetterKeep = int64(cfg.DeadLetters.MaxSize), cfg.DeadLetters.Keep
 	}
 	return plan
 }
