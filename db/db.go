@@ -110,6 +110,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	return d, nil
 }
 
+// Replicates reports whether changes of model replicate away from this
+// side (the model exists here and its sync rule points away from it).
+func (d *DB) Replicates(model string) bool {
+	m, ok := d.models[model]
+	return ok && m.emits
+}
+
 // Schema returns the schema the DB was opened with.
 func (d *DB) Schema() *schema.Schema { return d.schema }
 

@@ -60,6 +60,10 @@ func TestReplicatesWithACloudOnDynamoDB(t *testing.T) {
 
 	acct, err := cloud.Create(ctx, "Account", db.Item{"name": "from the cloud"}, nil)
 	require.NoError(t, err)
+	// A reading written on the cloud: Reading replicates up only, so the
+	// stream's record of it is not for the devices.
+	_, err = cloud.Create(ctx, "Reading", db.Item{"deviceId": "dev1", "seq": 2, "temp": 5}, nil)
+	require.NoError(t, err)
 	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	_, err = dynamotest.Client(t).PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "account#a1"}, "sk": &types.AttributeValueMemberS{Value: "user#ext@x.io"},
@@ -79,6 +83,15 @@ func TestReplicatesWithACloudOnDynamoDB(t *testing.T) {
 			assert.Equal(c, "written outside iotod", u["name"])
 		}
 	}, 20*time.Second, 100*time.Millisecond)
+
+	// The readings (a model that replicates up only) are in the table's
+	// stream too: the down pipeline settles them without sending them and
+	// without a dead letter.
+	require.NoError(t, r.Sync(syncCtx(t)))
+	letters, _ := r.DeadLetters().Recent()
+	assert.Empty(t, letters, "no dead letters")
+	_, err = dev.Get(ctx, "Reading", db.Item{"deviceId": "dev1", "seq": 2}, nil)
+	assert.ErrorIs(t, err, pipeline.ErrNotFound, "the cloud's reading did not come down")
 
 	// The device's own user went up and was not applied back as new.
 	u, err := dev.Get(ctx, "User", db.Item{"accountId": "a1", "email": "dev@x.io"}, &db.Params{Hidden: true})

@@ -39,6 +39,12 @@ type senderSpec struct {
 	AckTimeout  time.Duration
 	MaxInFlight int
 	Chunk       int
+	// Keep says whether a change read from the outbox is for this
+	// pipeline (nil: all). A store that captures its changes (a DynamoDB
+	// stream) has every write in its outbox, also of models that do not
+	// replicate from this side: those are settled at once, not sent and
+	// not dead letters.
+	Keep func(c *pipeline.Change) bool
 }
 
 // maxFlights bounds the batches awaiting acks, so a transport that holds
@@ -219,6 +225,10 @@ func (s *sender) take(ctx context.Context, changes []pipeline.Change) {
 		c := &changes[i]
 		s.pending = append(s.pending, c.Seq)
 		s.cursor = c.Seq
+		if s.spec.Keep != nil && !s.spec.Keep(c) {
+			s.settle(ctx, c.Seq)
+			continue
+		}
 		site := s.spec.Route(c)
 		if s.spec.FanOut && site == c.Origin {
 			s.settle(ctx, c.Seq) // never send a change back to the device it came from
