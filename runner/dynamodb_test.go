@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,3 +104,18 @@ func TestReplicatesWithACloudOnDynamoDB(t *testing.T) {
 }
 
 func toString(v any) string { return fmt.Sprint(v) }
+
+// The stream's metrics are on the runner's /metrics.
+func TestDynamoDBStreamMetricsAreServed(t *testing.T) {
+	plan, _ := cloudOnDynamoDB(t)
+	r := start(t, plan)
+	mfs, err := r.reg.Gather()
+	require.NoError(t, err)
+	var names []string
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "iotod_dynamodb_stream_") {
+			names = append(names, mf.GetName())
+		}
+	}
+	assert.NotEmpty(t, names, "iotod_dynamodb_stream_* series")
+}
