@@ -87,6 +87,9 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 	for start := 0; start < len(changes); start += chunk {
 		end := min(start+chunk, len(changes))
 		err := d.update(ctx, func(w *txWriter) error {
+			if err := w.prefetch(ctx, changes[start:end]); err != nil {
+				return err
+			}
 			for i := start; i < end; i++ {
 				applied, err := w.applyRemote(ctx, &changes[i], src)
 				if err != nil && !isItemError(err) {
@@ -101,6 +104,22 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 		}
 	}
 	return results, nil
+}
+
+// prefetch reads ahead the keys of the changes whose envelope is valid,
+// for a store that reads many keys at once for less (pipeline.Prefetcher).
+func (w *txWriter) prefetch(ctx context.Context, changes []pipeline.Change) error {
+	p, ok := w.tx.(pipeline.Prefetcher)
+	if !ok {
+		return nil
+	}
+	keys := make([]pipeline.Key, 0, len(changes))
+	for i := range changes {
+		if changes[i].Validate() == nil {
+			keys = append(keys, changes[i].Key)
+		}
+	}
+	return p.Prefetch(ctx, keys)
 }
 
 // applyChunk is how many replicated changes one store transaction takes:

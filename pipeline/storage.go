@@ -177,3 +177,13 @@ type UpdateLimiter interface {
 type ChangeCapturer interface {
 	CapturesChanges() bool
 }
+
+// Prefetcher is implemented by transactions of stores for which one read
+// of many keys costs much less than as many single reads (DynamoDB's
+// BatchGetItem). Prefetch reads the records at keys ahead; the Gets of
+// those keys that follow in the same transaction are answered from what it
+// read, with the same guarantees as a Get. Keys a store cannot hold are
+// ignored.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, keys []Key) error
+}

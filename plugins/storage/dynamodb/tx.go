@@ -70,17 +70,24 @@ func (s *Store) get(ctx context.Context, key pipeline.Key) (*pipeline.Record, se
 	if err != nil {
 		return nil, seen{}, err
 	}
-	if len(out.Item) == 0 {
-		return nil, seen{}, notFound
+	return s.recordOf(key, out.Item)
+}
+
+// recordOf is the record of the item attrs read at key (nil or empty:
+// nothing there), and what the read saw. An expired record is not found,
+// but seen says it is there.
+func (s *Store) recordOf(key pipeline.Key, attrs map[string]types.AttributeValue) (*pipeline.Record, seen, error) {
+	if len(attrs) == 0 {
+		return nil, seen{}, fmt.Errorf("dynamodb table %q: key %s: %w", s.cfg.Table, key, pipeline.ErrNotFound)
 	}
-	rec, err := s.l.fromAttrs(out.Item)
+	rec, err := s.l.fromAttrs(attrs)
 	if err != nil {
 		return nil, seen{}, err
 	}
 	if s.expired(rec) {
-		return nil, s.seenOf(out.Item), notFound
+		return nil, s.seenOf(attrs), fmt.Errorf("dynamodb table %q: key %s: %w", s.cfg.Table, key, pipeline.ErrNotFound)
 	}
-	return rec, s.seenOf(out.Item), nil
+	return rec, s.seenOf(attrs), nil
 }
 
 // readTx reads the table for View.
@@ -111,6 +118,50 @@ type writeTx struct {
 	reads  map[pipeline.Key]seen
 	writes map[pipeline.Key]*write
 	order  []pipeline.Key
+	// fetched holds what Prefetch read: the item's attributes, or nil
+	// for a key that holds nothing.
+	fetched map[pipeline.Key]map[string]types.AttributeValue
+}
+
+var _ pipeline.Prefetcher = (*writeTx)(nil)
+
+// maxBatchGetKeys is BatchGetItem's limit of keys per call.
+const maxBatchGetKeys = 100
+
+// Prefetch reads keys with consistent BatchGetItems (100 keys a call), so
+// the Gets that follow cost no call of their own.
+func (t *writeTx) Prefetch(ctx context.Context, keys []pipeline.Key) error {
+	var want []pipeline.Key
+	seenKey := map[pipeline.Key]bool{}
+	for _, k := range keys {
+		_, done := t.fetched[k]
+		if done || seenKey[k] || t.writes[k] != nil || !holdable(k) {
+			continue
+		}
+		seenKey[k] = true
+		want = append(want, k)
+	}
+	if t.fetched == nil {
+		t.fetched = map[pipeline.Key]map[string]types.AttributeValue{}
+	}
+	for start := 0; start < len(want); start += maxBatchGetKeys {
+		chunk := want[start:min(start+maxBatchGetKeys, len(want))]
+		got := map[pipeline.Key]map[string]types.AttributeValue{}
+		if err := t.s.batchGet(ctx, chunk, got); err != nil {
+			return err
+		}
+		for _, k := range chunk {
+			t.fetched[k] = got[k] // nil: nothing there
+		}
+	}
+	return nil
+}
+
+// holdable reports whether DynamoDB can hold key (non-empty UTF-8 parts
+// within its key size limits); a request naming another fails whole.
+func holdable(k pipeline.Key) bool {
+	return k.PK != "" && k.SK != "" && len(k.PK) <= pipeline.MaxPKLen && len(k.SK) <= pipeline.MaxSKLen &&
+		utf8.ValidString(k.PK) && utf8.ValidString(k.SK)
 }
 
 func newWriteTx(s *Store) *writeTx {
@@ -130,6 +181,13 @@ func (t *writeTx) Get(ctx context.Context, key pipeline.Key) (*pipeline.Record, 
 			return nil, fmt.Errorf("dynamodb table %q: key %s: %w", t.s.cfg.Table, key, pipeline.ErrNotFound)
 		}
 		return cloneRecord(w.rec), nil
+	}
+	if attrs, ok := t.fetched[key]; ok {
+		rec, sn, err := t.s.recordOf(key, attrs)
+		if err == nil || errors.Is(err, pipeline.ErrNotFound) {
+			t.observe(key, sn)
+		}
+		return rec, err
 	}
 	rec, sn, err := t.s.get(ctx, key)
 	if err == nil || errors.Is(err, pipeline.ErrNotFound) {
