@@ -530,30 +530,7 @@ func TestQuickstartDynamoDB(t *testing.T) {
 
 // parseBashSteps reads the bash blocks of a markdown text, each with the
 // text or json block right after it as its output.
-func parseBashSteps(md string) []step {
-	var steps []step
-	blocks := fence.FindAllStringSubmatch(md, -1)
-	for i, b := range blocks {
-		if b[1] != "bash" {
-			continue
-		}
-		var s step
-		for _, line := range strings.Split(b[2], "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				s.commands = append(s.commands, line)
-			}
-		}
-		if i+1 < len(blocks) && (blocks[i+1][1] == "text" || blocks[i+1][1] == "json") {
-			for _, line := range strings.Split(blocks[i+1][2], "\n") {
-				if line = strings.TrimSpace(line); line != "" {
-					s.want = append(s.want, line)
-				}
-			}
-		}
-		steps = append(steps, s)
-	}
-	return steps
-}
+func parseBashSteps(md string) []step { return stepsOf(md, "bash", nil) }
 
 // linesIn reports whether want's lines are in got in order, as
 // requireLines checks them.

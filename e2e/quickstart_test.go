@@ -116,16 +116,21 @@ func quickstartDir(t *testing.T) string {
 
 // parseSteps reads the sh blocks of a markdown text, each with the text
 // or json block right after it as its output.
-func parseSteps(md string) []step {
+func parseSteps(md string) []step { return stepsOf(md, "sh", skipped) }
+
+// stepsOf reads the blocks of language lang of a markdown text, each with
+// the text or json block right after it as its output; comment lines, and
+// lines skip matches (nil: none), are left out.
+func stepsOf(md, lang string, skip *regexp.Regexp) []step {
 	var steps []step
 	blocks := fence.FindAllStringSubmatch(md, -1)
 	for i, b := range blocks {
-		if b[1] != "sh" {
+		if b[1] != lang {
 			continue
 		}
 		var s step
 		for _, line := range strings.Split(b[2], "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") && !skipped.MatchString(line) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") && (skip == nil || !skip.MatchString(line)) {
 				s.commands = append(s.commands, line)
 			}
 		}

@@ -31,15 +31,13 @@ const applySchemaText = `{
   process: { Reading: {sync: 'up'} },
 }`
 
-// A device batch larger than one DynamoDB transaction is applied through
-// the database in transactions of at most MaxWritesPerUpdate writes, with
-// the one validation of received changes, and a second apply of the same
-// batch changes nothing.
-func TestDBApplyOfALargeBatch(t *testing.T) {
+// openApplyCloud opens a cloud database over the store on a fresh table
+// of applySchemaText.
+func openApplyCloud(t *testing.T, opts ...Option) *db.DB {
+	t.Helper()
 	ctx := context.Background()
 	sch := parseSchema(t, applySchemaText)
-	cfg := testConfig(t)
-	st, err := Open(ctx, cfg, sch, testLogger(t))
+	st, err := Open(ctx, testConfig(t), sch, testLogger(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,15 +46,31 @@ func TestDBApplyOfALargeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cloud
+}
+
+// readings are n upserts of dev1's readings, ids prefix000 on.
+func readings(prefix string, n int) []pipeline.Change {
 	now := time.Now().UnixMilli()
-	var changes []pipeline.Change
-	for i := range 130 {
-		id := fmt.Sprintf("r%03d", i)
+	changes := make([]pipeline.Change, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("%s%03d", prefix, i)
 		changes = append(changes, pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert,
 			Key:     pipeline.Key{PK: "device#dev1", SK: "reading#" + id},
 			Item:    []byte(fmt.Sprintf(`{"deviceId":"dev1","id":%q,"temp":%d}`, id, i)),
 			Version: pipeline.Version{Wall: now, Counter: uint32(i), Origin: "dev1"}, Origin: "dev1"})
 	}
+	return changes
+}
+
+// A device batch larger than one DynamoDB transaction is applied through
+// the database in transactions of at most MaxWritesPerUpdate writes, with
+// the one validation of received changes, and a second apply of the same
+// batch changes nothing.
+func TestDBApplyOfALargeBatch(t *testing.T) {
+	ctx := context.Background()
+	cloud := openApplyCloud(t)
+	changes := readings("r", 130)
 	bad := changes[7]
 	bad.Key.PK = "device#dev2" // not the item's key: refused alone
 	changes = append(changes, bad)
@@ -108,26 +122,9 @@ func (c *counting) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemIn
 // whose key cannot be held is refused without failing the batch's read).
 func TestDBApplyPrefetchesItsKeys(t *testing.T) {
 	ctx := context.Background()
-	sch := parseSchema(t, applySchemaText)
 	c := &counting{}
-	st, err := Open(ctx, testConfig(t), sch, testLogger(t), WithAPI(func(a API) API { c.API = a; return c }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close(ctx) })
-	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UnixMilli()
-	var changes []pipeline.Change
-	for i := range 40 {
-		id := fmt.Sprintf("p%03d", i)
-		changes = append(changes, pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert,
-			Key:     pipeline.Key{PK: "device#dev1", SK: "reading#" + id},
-			Item:    []byte(fmt.Sprintf(`{"deviceId":"dev1","id":%q,"temp":%d}`, id, i)),
-			Version: pipeline.Version{Wall: now, Counter: uint32(i), Origin: "dev1"}, Origin: "dev1"})
-	}
+	cloud := openApplyCloud(t, WithAPI(func(a API) API { c.API = a; return c }))
+	changes := readings("p", 40)
 	huge := changes[0]
 	huge.Key.SK = strings.Repeat("s", 5000) // over DynamoDB's key limit: refused alone
 	changes = append(changes, huge)
