@@ -185,7 +185,7 @@ func TestChildShardsAfterParent(t *testing.T) {
 	require.Eventually(t, func() bool {
 		m := ended()
 		return m["checkpoint#shard-P"] && m["checkpoint#shard-C2"] && m["lease#shard-P released"] && m["lease#shard-C2 released"]
-	}, 5*time.Second, 50*time.Millisecond, "closed shards checkpointed as ended, leases released: %v", ended())
+	}, 20*time.Second, 50*time.Millisecond, "closed shards checkpointed as ended, leases released: %v", ended())
 	assert.False(t, ended()["checkpoint#shard-Q"], "an open shard is not ended")
 	assert.ElementsMatch(t, []string{"shard-C1", "shard-Q"}, a.Owned(), "a worker keeps the open shards only")
 	require.NoError(t, a.Close(context.Background()))
