@@ -74,7 +74,23 @@ func cloudConfig(t *testing.T, worker int, broker, embeddedAt string, devices []
 	}
 	fmt.Fprintf(&b, `storage:
   cloud: {type: badger, path: ./cloud, durability: sync, side: cloud, site: cloud-%d}
-transports:
+`, worker)
+	b.WriteString(workerPipelines(broker, worker))
+	return b.String()
+}
+
+// brokerOnlyConfig is a process that only runs the embedded broker (a
+// process needs a store: it has an idle one).
+func brokerOnlyConfig(t *testing.T, addr string, devices []string) string {
+	return fmt.Sprintf("site: broker\nschema: %s\n%sstorage:\n  local: {type: badger, path: ./idle}\napi:\n  listen: 127.0.0.1:0\n",
+		schemaPath(t), brokerSection(addr, devices))
+}
+
+// workerPipelines is the rest of a cloud worker's config after its
+// storage: its mqtt transport on broker, the ingest and down pipelines
+// over storage/cloud, and an API on a free port.
+func workerPipelines(broker string, worker int) string {
+	return fmt.Sprintf(`transports:
   mqtt:
 %spipelines:
   ingest:
@@ -88,13 +104,5 @@ transports:
     ack_timeout: 3s
 api:
   listen: 127.0.0.1:0
-`, worker, mqttTransport(broker, fmt.Sprintf("worker-%d", worker), cloudUser, cloudPassword))
-	return b.String()
-}
-
-// brokerOnlyConfig is a process that only runs the embedded broker (a
-// process needs a store: it has an idle one).
-func brokerOnlyConfig(t *testing.T, addr string, devices []string) string {
-	return fmt.Sprintf("site: broker\nschema: %s\n%sstorage:\n  local: {type: badger, path: ./idle}\napi:\n  listen: 127.0.0.1:0\n",
-		schemaPath(t), brokerSection(addr, devices))
+`, mqttTransport(broker, fmt.Sprintf("worker-%d", worker), cloudUser, cloudPassword))
 }
