@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"errors"
 	"net/url"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -38,7 +39,10 @@ func (t *Transport) onConnectionUp(cm *autopaho.ConnectionManager, ack *paho.Con
 	t.gen++
 	gen := t.gen
 	filters := t.liveFilters()
-	t.failing = false
+	if t.failing {
+		t.failing = false
+		t.failed = make(chan struct{})
+	}
 	t.maxPacket = 0
 	if ack.Properties != nil && ack.Properties.MaximumPacketSize != nil && !t.cfg.ignoreBrokerMax {
 		t.maxPacket = *ack.Properties.MaximumPacketSize
@@ -85,7 +89,10 @@ func (t *Transport) onConnectionDown() bool {
 func (t *Transport) onConnectError(err error) {
 	t.mu.Lock()
 	first := !t.failing && !t.closed
-	t.failing = true
+	if !t.failing {
+		t.failing = true
+		close(t.failed)
+	}
 	t.mu.Unlock()
 	if first {
 		t.log.Warn("mqtt connect failed; retrying with backoff", "err", err)
@@ -97,15 +104,30 @@ func (t *Transport) onConnectError(err error) {
 // awaitReady waits until the transport is connected with its
 // subscriptions restored, ctx ends or the transport closes.
 func (t *Transport) awaitReady(ctx context.Context) error {
+	return t.awaitReadyOr(ctx, false)
+}
+
+// errUnreachable reports that a connection attempt failed while waiting.
+var errUnreachable = errors.New("mqtt: broker unreachable")
+
+// awaitReadyOr is awaitReady that, with failFast, also returns
+// errUnreachable once a connection attempt has failed since the last
+// connection (at once if one already has).
+func (t *Transport) awaitReadyOr(ctx context.Context, failFast bool) error {
 	t.mu.Lock()
-	ready, closed := t.ready, t.closed
+	ready, failed, closed := t.ready, t.failed, t.closed
 	t.mu.Unlock()
 	if closed {
 		return pipeline.ErrClosed
 	}
+	if !failFast {
+		failed = nil // a nil channel is never ready
+	}
 	select {
 	case <-ready:
 		return nil
+	case <-failed:
+		return errUnreachable
 	case <-t.closing:
 		return pipeline.ErrClosed
 	case <-ctx.Done():

@@ -79,7 +79,8 @@ type Transport struct {
 	filters   map[string]*filterRef
 	unclaimed []*pending
 	lastAck   time.Time
-	failing   bool   // a connect attempt failed since the last connection
+	failing   bool          // a connect attempt failed since the last connection
+	failed    chan struct{} // closed when failing becomes true
 	maxPacket uint32 // the broker's maximum packet size (CONNACK), 0 for none
 	refused   refusals
 }
@@ -114,6 +115,7 @@ func New(cfg Config, set pipeline.Settings) (*Transport, error) {
 		claimWait: claimWait, releaseWait: releaseWait,
 		closing: make(chan struct{}),
 		ready:   make(chan struct{}),
+		failed:  make(chan struct{}),
 		subs:    map[*subscription]struct{}{},
 		filters: map[string]*filterRef{},
 		refused: refusals{byKey: map[string]droppedPacket{}},

@@ -148,20 +148,14 @@ func (t *Transport) Subscribe(ctx context.Context, ch pipeline.Channel, site str
 
 // subscribeFilters sends s's SUBSCRIBE once the transport is ready,
 // waiting at most connect_timeout for that; past it, or at once when a
-// connection attempt has already failed (the broker is unreachable: an
+// connection attempt fails or has failed (the broker is unreachable: an
 // offline device must not wait connect_timeout per subscription), a
 // goroutine subscribes when the connection comes.
 func (t *Transport) subscribeFilters(s *subscription) error {
 	wctx, cancel := context.WithTimeout(s.ctx, t.cfg.ConnectTimeout)
 	defer cancel()
 	for {
-		t.mu.Lock()
-		unreachable := t.failing && !t.isReady
-		t.mu.Unlock()
-		if unreachable {
-			cancel()
-		}
-		if err := t.awaitReady(wctx); err != nil {
+		if err := t.awaitReadyOr(wctx, true); err != nil {
 			if s.ctx.Err() != nil || t.isClosed() {
 				return err
 			}
