@@ -81,7 +81,7 @@ type Transport struct {
 	lastAck   time.Time
 	failing   bool          // a connect attempt failed since the last connection
 	failed    chan struct{} // closed when failing becomes true
-	maxPacket uint32 // the broker's maximum packet size (CONNACK), 0 for none
+	maxPacket uint32        // the broker's maximum packet size (CONNACK), 0 for none
 	refused   refusals
 }
 
