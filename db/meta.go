@@ -46,31 +46,3 @@ func (d *DB) SetMeta(ctx context.Context, name, value string) error {
 	}
 	return nil
 }
-
-// ChangesSince calls fn, in key order, with a change for every item and
-// tombstone of the models keep accepts whose version is above since: the
-// changes a catch-up must resend. Items come as upserts with their whole
-// snapshot, tombstones as removes.
-func (d *DB) ChangesSince(ctx context.Context, since pipeline.Version, keep func(model string, item Item) bool, fn func(pipeline.Change) error) error {
-	return d.store.View(ctx, func(tx pipeline.ReadTx) error {
-		return tx.Scan(ctx, pipeline.Query{HashPrefix: true}, func(rec *pipeline.Record, _ pipeline.Position) (bool, error) {
-			if rec.Version.Compare(since) <= 0 || rec.Model == metaModel {
-				return true, nil
-			}
-			c := pipeline.Change{Key: rec.Key, Version: rec.Version, Origin: rec.Version.Origin}
-			if model, ok := TombstoneOf(rec); ok {
-				if !keep(model, nil) {
-					return true, nil
-				}
-				c.Model, c.Op = model, pipeline.OpRemove
-			} else {
-				item, err := decodeItem(rec.Item)
-				if err != nil || !keep(rec.Model, item) {
-					return true, nil
-				}
-				c.Model, c.Op, c.Item = rec.Model, pipeline.OpUpsert, rec.Item
-			}
-			return true, fn(c)
-		})
-	})
-}

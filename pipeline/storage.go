@@ -187,3 +187,30 @@ type ChangeCapturer interface {
 type Prefetcher interface {
 	Prefetch(ctx context.Context, keys []Key) error
 }
+
+// ChangeQuery asks a ChangeFinder for the records a device's catch-up
+// must resend: those changed at or after Since that belong to the device
+// (their Owner attribute is Site), those of the Broadcast models (models
+// without an owner attribute, sent to every device), and every tombstone.
+type ChangeQuery struct {
+	// Owner is the item attribute naming the owning device.
+	Owner string
+	// Site is the device.
+	Site string
+	// Broadcast lists the models whose items belong to no device.
+	Broadcast []string
+	// Since is the earliest change time wanted (zero: every record). A
+	// finder may return records changed before it; the caller filters by
+	// version.
+	Since time.Time
+}
+
+// ChangeFinder is implemented by stores that find the records a catch-up
+// must resend through an index, reading only those, rather than by a
+// walk of every record. FindChanges calls fn with each record found (in
+// no particular order, each once) until fn returns false. It returns an
+// error wrapping errors.ErrUnsupported when it cannot answer q (no such
+// index, another owner attribute); the caller then walks the store.
+type ChangeFinder interface {
+	FindChanges(ctx context.Context, q ChangeQuery, fn func(*Record) (bool, error)) error
+}

@@ -165,7 +165,7 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 		held = held[:0]
 		return err
 	}
-	err := r.db.ChangesSince(ctx, since, keep, func(c pipeline.Change) error {
+	err := r.db.ChangesSince(ctx, db.CatchUp{Site: site, Owner: r.owner, Since: since, Keep: keep}, func(c pipeline.Change) error {
 		held = append(held, c)
 		if c.Version.Compare(top) > 0 {
 			top = c.Version

@@ -77,6 +77,16 @@ type Config struct {
 	// stream must be on with NEW_AND_OLD_IMAGES. Default true; false
 	// leaves the store without an outbox (a store only written to).
 	Stream bool `yaml:"stream" desc:"feed the table's changes (its DynamoDB stream, NEW_AND_OLD_IMAGES) to the pipelines reading this store; false: no outbox"`
+	// CatchUpIndexes answers a device's catch-up from two global indexes,
+	// iotod-owner (OwnerAttribute, the schema's updated field) and
+	// iotod-type (the type field, the updated field), reading only what
+	// the device gets. Default true: create_table creates them; a table
+	// without them is walked (a Scan) instead, with a warning.
+	CatchUpIndexes bool `yaml:"catch_up_indexes" desc:"answer device catch-ups from the indexes iotod-owner and iotod-type (see docs/dynamodb.md); without them a catch-up scans the table"`
+	// OwnerAttribute is the item attribute naming the owning device, the
+	// hash key of the iotod-owner index; it must be the cloud pipelines'
+	// owner. Default deviceId.
+	OwnerAttribute string `yaml:"owner_attribute" desc:"attribute naming an item's device (the pipelines' owner), hash key of the iotod-owner index"`
 
 	_ struct{}
 }
@@ -94,6 +104,8 @@ func NewDefaultConfig() Config {
 		MaxRetryDelay:   5 * time.Second,
 		ConflictRetries: 10,
 		Stream:          true,
+		CatchUpIndexes:  true,
+		OwnerAttribute:  "deviceId",
 	}
 }
 
@@ -123,6 +135,13 @@ func (c Config) Validate() error {
 	if c.TTLAttribute != "" {
 		if err := checkAttrName(c.TTLAttribute); err != nil {
 			errs = append(errs, invalidField("ttl_attribute", err.Error()))
+		}
+	}
+	if c.CatchUpIndexes {
+		if c.OwnerAttribute == "" {
+			errs = append(errs, invalidField("owner_attribute", "must be set when catch_up_indexes is on"))
+		} else if err := checkAttrName(c.OwnerAttribute); err != nil {
+			errs = append(errs, invalidField("owner_attribute", err.Error()))
 		}
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {

@@ -767,7 +767,7 @@ func TestCreateTable(t *testing.T) {
 		names = append(names, aws.ToString(g.IndexName)+":"+h+"/"+r+":"+string(g.Projection.ProjectionType))
 	}
 	slices.Sort(names)
-	if strings.Join(names, " ") != "gs1:gs1pk/gs1sk:ALL gs2:gs2pk/gs2sk:ALL" {
+	if strings.Join(names, " ") != "gs1:gs1pk/gs1sk:ALL gs2:gs2pk/gs2sk:ALL iotod-owner:deviceId/updated:ALL iotod-type:_type/updated:ALL" {
 		t.Fatalf("indexes %q", names)
 	}
 	ttl, err := c.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(cfg.Table)})

@@ -59,6 +59,8 @@ type layout struct {
 	modelTTL map[string]string
 	indexes  []*index
 	byName   map[string]*index
+	// sync keys the catch-up indexes (nil: not used).
+	sync *syncLayout
 }
 
 // newLayout reads the table layout from the schema (nil: pk/sk, _type, no

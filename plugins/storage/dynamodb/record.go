@@ -218,6 +218,10 @@ func (l *layout) internalAttrs(rec *pipeline.Record) (map[string]types.Attribute
 	attrs[l.typeField] = &types.AttributeValueMemberS{Value: rec.Model}
 	if !rec.Version.IsZero() {
 		attrs[versionAttr] = &types.AttributeValueMemberS{Value: rec.Version.String()}
+		if rec.Model == tombstoneModel && l.sync != nil {
+			// Into the catch-up type index, at the time of the remove.
+			attrs[l.sync.updated] = l.sync.stamp(rec.Version.Wall)
+		}
 	}
 	if rec.Expires != 0 {
 		attrs[l.ttlAttr] = &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.Expires/1000, 10)}
@@ -317,7 +321,11 @@ func (l *layout) internalFrom(rec *pipeline.Record, attrs map[string]types.Attri
 	default:
 		return nil, l.recordError(rec.Key, "attribute %q is %s", valueAttr, describe(v))
 	}
-	item, err := attrsToJSON(attrs, l.reserved)
+	skip := l.reserved
+	if rec.Model == tombstoneModel && l.sync != nil {
+		skip = func(name string) bool { return l.reserved(name) || name == l.sync.updated }
+	}
+	item, err := attrsToJSON(attrs, skip)
 	if err != nil {
 		return nil, l.recordError(rec.Key, "item: %v", err)
 	}

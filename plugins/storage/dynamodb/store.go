@@ -36,6 +36,8 @@ type Store struct {
 	conflicts atomic.Int64
 	// src is the change stream feeding the outbox (nil: cfg.Stream off).
 	src *stream.Source
+	// syncWhy says why catch-ups walk the table, when they do.
+	syncWhy string
 }
 
 var _ pipeline.Store = (*Store)(nil)
@@ -112,8 +114,19 @@ func Open(ctx context.Context, cfg Config, sch *schema.Schema, logger *slog.Logg
 	if o.now != nil {
 		s.now = o.now
 	}
+	if cfg.CatchUpIndexes {
+		l.sync, s.syncWhy = newSyncLayout(l, sch, cfg.OwnerAttribute)
+	} else {
+		s.syncWhy = "catch_up_indexes is off"
+	}
 	if err := s.ensureTable(ctx, sch); err != nil {
 		return nil, err
+	}
+	if l.sync != nil && !l.sync.ready {
+		s.syncWhy = l.sync.why
+	}
+	if cfg.CatchUpIndexes && (l.sync == nil || !l.sync.ready) {
+		logger.Warn("dynamodb: device catch-ups will scan the whole table", "table", cfg.Table, "why", s.syncWhy)
 	}
 	if cfg.Stream {
 		streams := dynamodbstreams.NewFromConfig(awsCfg, func(so *dynamodbstreams.Options) {

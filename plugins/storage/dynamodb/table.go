@@ -107,6 +107,12 @@ func (l *layout) tableDefinition() *dynamodb.CreateTableInput {
 				IndexName: aws.String(x.name), KeySchema: keys, Projection: proj})
 		}
 	}
+	if l.sync != nil {
+		define(l.sync.owner, types.ScalarAttributeTypeS)
+		define(l.typeField, types.ScalarAttributeTypeS)
+		define(l.sync.updated, l.sync.updatedType)
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, l.sync.definitions(l.typeField)...)
+	}
 	return in
 }
 
@@ -230,6 +236,9 @@ func (s *Store) checkTable(desc *types.TableDescription) error {
 	if len(faults) > 0 {
 		return pipeline.Permanent(fmt.Errorf("%w: dynamodb table %q does not fit the schema: %s (docs/dynamodb.md shows the table to create)",
 			pipeline.ErrInvalid, s.cfg.Table, strings.Join(faults, "; ")))
+	}
+	if s.l.sync != nil {
+		return s.l.sync.check(s.cfg.Table, s.l.typeField, desc, attrTypes)
 	}
 	return nil
 }
