@@ -80,7 +80,7 @@ func (c *catchUp) start(ctx context.Context) {
 func (c *catchUp) request(ctx context.Context) {
 	cursor, err := c.db.GetMeta(ctx, cursorMeta)
 	if err != nil {
-		c.log.Warn("catch-up cursor", "pipeline", c.name, "err", err)
+		c.log.Warn("catch-up cursor", "err", err)
 		return
 	}
 	req := pipeline.SyncRequest{V: pipeline.ProtocolVersion, ID: ulid.Make().String(), Cursor: cursor}
@@ -91,7 +91,7 @@ func (c *catchUp) request(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.t.Publish(pctx, pipeline.ChanSync, c.site, message.NewMessage(req.ID, payload)); err != nil {
-		c.log.Debug("sync request not sent; asked again later", "pipeline", c.name, "err", err)
+		c.log.Debug("sync request not sent; asked again later", "err", err)
 	}
 }
 
@@ -104,13 +104,13 @@ func (c *catchUp) seen(ctx context.Context, stream string, b *pipeline.Batch, re
 	switch {
 	case b.CatchUp && b.Request == c.active && b.Kind == pipeline.KindSynced:
 		if c.got != b.Count {
-			c.log.Warn("catch-up incomplete; asking again", "pipeline", c.name, "got", c.got, "sent", b.Count)
+			c.log.Warn("catch-up incomplete; asking again", "got", c.got, "sent", b.Count)
 			c.asked = time.Time{} // the ticker re-asks
 			return
 		}
 		if b.After != "" {
 			if err := c.db.SetMeta(ctx, cursorMeta, b.After); err != nil {
-				c.log.Warn("catch-up cursor not saved", "pipeline", c.name, "err", err)
+				c.log.Warn("catch-up cursor not saved", "err", err)
 				return
 			}
 		}
@@ -128,7 +128,7 @@ func (c *catchUp) seen(ctx context.Context, stream string, b *pipeline.Batch, re
 		if b.Before != "" && c.active == "" {
 			before, err := pipeline.ParseVersion(b.Before)
 			if err == nil && known && before.Compare(last) > 0 {
-				c.log.Info("gap in down batches; catching up", "pipeline", c.name, "stream", stream)
+				c.log.Info("gap in down batches; catching up", "stream", stream)
 				c.asked = time.Time{}
 				c.active = "gap" // the ticker sends the request
 			}

@@ -17,7 +17,7 @@ func (s *sender) send(ctx context.Context, site string, b *pipeline.Batch) {
 	covers := b.Covers
 	b, err := s.runStages(ctx, s.spec.Post, b)
 	if err != nil {
-		s.log.Warn("stage failed; the changes stay in the outbox", "pipeline", s.spec.Name, "err", err)
+		s.log.Warn("stage failed; the changes stay in the outbox", "err", err)
 		return
 	}
 	s.reject(ctx, site, b.Rejected)
@@ -40,7 +40,7 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 	}
 	payload, err := marshalBatch(b)
 	if err != nil {
-		s.log.Error("encode batch", "pipeline", s.spec.Name, "err", err)
+		s.log.Error("encode batch", "err", err)
 		return
 	}
 	f := &flight{site: site, payload: payload, covers: covers, changes: len(b.Changes)}
@@ -113,7 +113,7 @@ func (s *sender) publish(ctx context.Context, id string, f *flight) error {
 	defer cancel()
 	msg := message.NewMessage(id, f.payload)
 	if err := s.spec.Out.Publish(pctx, pipeline.Channel(s.spec.Direction), f.site, msg); err != nil {
-		s.log.Debug("publish failed; will resend", "pipeline", s.spec.Name, "batch", id, "err", err)
+		s.log.Debug("publish failed; will resend", "batch", id, "err", err)
 		s.setLastError(err)
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *sender) publish(ctx context.Context, id string, f *flight) error {
 func (s *sender) onAck(ctx context.Context, msg *message.Message) {
 	ack, err := pipeline.DecodeAck(msg.Payload, 0)
 	if err != nil {
-		s.log.Warn("unreadable ack ignored", "pipeline", s.spec.Name, "site", pipeline.Quote(msg.Metadata.Get(pipeline.MetaSite)), "err", err)
+		s.log.Warn("unreadable ack ignored", "site", pipeline.Quote(msg.Metadata.Get(pipeline.MetaSite)), "err", err)
 		return
 	}
 	f, ok := s.flights[ack.Batch]
@@ -167,7 +167,7 @@ func (s *sender) settle(ctx context.Context, seqs ...uint64) {
 	upTo := s.pending[i-1]
 	s.pending = s.pending[i:]
 	if err := s.spec.Store.Outbox().Trim(ctx, upTo); err != nil {
-		s.log.Warn("outbox trim failed; it is retried with the next ack", "pipeline", s.spec.Name, "err", err)
+		s.log.Warn("outbox trim failed; it is retried with the next ack", "err", err)
 	}
 }
 
@@ -185,7 +185,7 @@ func (s *sender) cutAll(ctx context.Context) { s.cutDue(ctx, true) }
 func (s *sender) cut(ctx context.Context, site string, b pipeline.Batcher) {
 	batches, err := b.Cut(ctx)
 	if err != nil {
-		s.log.Warn("batch stage cut failed", "pipeline", s.spec.Name, "err", err)
+		s.log.Warn("batch stage cut failed", "err", err)
 		return
 	}
 	for _, fb := range batches {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -52,6 +53,9 @@ type receiver struct {
 	// acking bounds the acks being published at once.
 	acking chan struct{}
 	ackWG  sync.WaitGroup
+	// storeDown is set while applies fail for the store (not for a
+	// change): the first failure is logged, and the recovery.
+	storeDown atomic.Bool
 
 	mu     sync.Mutex
 	status PipelineStatus
@@ -120,7 +124,14 @@ func (r *receiver) handle(msg *message.Message) error {
 	}
 	results, err := r.spec.DB.Apply(ctx, src, b.Changes)
 	if err != nil {
-		return fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
+		err = fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
+		if ctx.Err() == nil && !r.storeDown.Swap(true) {
+			r.log.Warn("applying to the store fails; the batch is retried and stays unacknowledged", "err", err)
+		}
+		return err
+	}
+	if r.storeDown.Swap(false) {
+		r.log.Info("applying to the store works again")
 	}
 	var applied []pipeline.Change
 	for i, res := range results {
@@ -220,7 +231,7 @@ func (r *receiver) fire(ctx context.Context, applied []pipeline.Change) {
 	}
 	for _, t := range r.spec.Triggers {
 		if err := t.trigger.Fire(ctx, r.spec.Name, applied); err != nil {
-			r.log.Warn("trigger failed", "pipeline", r.spec.Name, "trigger", t.name, "err", err)
+			r.log.Warn("trigger failed", "trigger", t.name, "err", err)
 		}
 	}
 }
@@ -236,7 +247,7 @@ func (r *receiver) recordRejects(site, batch string, rejects []pipeline.Reject) 
 	}
 	r.m.rejects.WithLabelValues(r.spec.Name).Add(float64(len(rejects)))
 	if err := r.dl.Add(letters...); err != nil {
-		r.log.Warn("dead letters", "pipeline", r.spec.Name, "err", err)
+		r.log.Warn("dead letters", "err", err)
 	}
 }
 

@@ -195,7 +195,7 @@ func (s *sender) fill(ctx context.Context) {
 		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.spec.Chunk)
 		if err != nil {
 			if ctx.Err() == nil { // not a shutdown
-				s.log.Warn("outbox read failed", "pipeline", s.spec.Name, "err", err)
+				s.log.Warn("outbox read failed", "err", err)
 			}
 			return
 		}
@@ -246,17 +246,17 @@ func (s *sender) take(ctx context.Context, changes []pipeline.Change) {
 	for _, site := range order {
 		b, err := s.runStages(ctx, s.spec.Stages, bySite[site])
 		if err != nil {
-			s.log.Warn("stage failed; the changes stay in the outbox", "pipeline", s.spec.Name, "err", err)
+			s.log.Warn("stage failed; the changes stay in the outbox", "err", err)
 			continue
 		}
 		bt, err := s.batcher(site)
 		if err != nil {
-			s.log.Error("batch stage", "pipeline", s.spec.Name, "err", err)
+			s.log.Error("batch stage", "err", err)
 			continue
 		}
 		full, err := bt.Add(ctx, b)
 		if err != nil {
-			s.log.Warn("batch stage failed", "pipeline", s.spec.Name, "err", err)
+			s.log.Warn("batch stage failed", "err", err)
 			continue
 		}
 		for _, fb := range full {
@@ -321,7 +321,7 @@ func (s *sender) reject(ctx context.Context, site string, rejects []pipeline.Rej
 	}
 	s.m.rejects.WithLabelValues(s.spec.Name).Add(float64(len(rejects)))
 	if err := s.dl.Add(letters...); err != nil {
-		s.log.Warn("dead letters", "pipeline", s.spec.Name, "err", err)
+		s.log.Warn("dead letters", "err", err)
 	}
 }
 
