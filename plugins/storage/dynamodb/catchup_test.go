@@ -218,8 +218,11 @@ func TestCatchUpFromTheIndexes(t *testing.T) {
 	want["remove Command gone-dev-a"] = true
 
 	reads.scans.Store(0)
+	reads.queries.Store(0)
 	reads.read.Store(0)
+	t0 := time.Now()
 	got := catchUp(t, cloud, "dev-a", cursor)
+	t.Logf("catch-up of %d changes: %d items read in %d queries, %s", len(got), reads.read.Load(), reads.queries.Load(), time.Since(t0).Round(time.Millisecond))
 	if missing, extra := diff(want, got); len(missing) > 0 || len(extra) > 0 {
 		t.Fatalf("catch-up of dev-a: %d missing (%.5q), %d extra (%.5q) of %d", len(missing), missing, len(extra), extra, len(got))
 	}
