@@ -74,10 +74,10 @@ func padSeq(seq string) string {
 	return strings.Repeat("0", width-len(seq)) + seq
 }
 
-// loadBookkeeping reads every lease and checkpoint of the table (one
+// loadBookkeeping reads every lease, checkpoint and worker heartbeat of the table (one
 // consistent query of the "~stream" partition, paged).
-func (s *Source) loadBookkeeping(ctx context.Context) (map[string]leaseItem, map[string]checkpointItem, error) {
-	leases, ckpts := map[string]leaseItem{}, map[string]checkpointItem{}
+func (s *Source) loadBookkeeping(ctx context.Context) (map[string]leaseItem, map[string]checkpointItem, map[string]workerItem, error) {
+	leases, ckpts, workers := map[string]leaseItem{}, map[string]checkpointItem{}, map[string]workerItem{}
 	var start map[string]ddb.AttributeValue
 	for {
 		var out *dynamodb.QueryOutput
@@ -94,7 +94,7 @@ func (s *Source) loadBookkeeping(ctx context.Context) (map[string]leaseItem, map
 			return err
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("dynamodb table %q: read stream leases and checkpoints: %w", s.cfg.Table, err)
+			return nil, nil, nil, fmt.Errorf("dynamodb table %q: read stream leases and checkpoints: %w", s.cfg.Table, err)
 		}
 		for _, it := range out.Items {
 			sk, _ := it[s.cfg.SortKey].(*ddb.AttributeValueMemberS)
@@ -109,10 +109,12 @@ func (s *Source) loadBookkeeping(ctx context.Context) (map[string]leaseItem, map
 				ended, _ := it[attrEnded].(*ddb.AttributeValueMemberBOOL)
 				ckpts[strings.TrimPrefix(sk.Value, checkpointPrefix)] = checkpointItem{seq: str(it, attrSeq),
 					ended: ended != nil && ended.Value, stream: str(it, attrStream), at: num(it, attrAt)}
+			case strings.HasPrefix(sk.Value, workerPrefix):
+				workers[strings.TrimPrefix(sk.Value, workerPrefix)] = workerItem{expires: num(it, attrExpires), at: num(it, attrAt)}
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return leases, ckpts, nil
+			return leases, ckpts, workers, nil
 		}
 		start = out.LastEvaluatedKey
 	}

@@ -26,6 +26,9 @@ type Counters struct {
 	// lost (taken over, or lapsed when renewals failed).
 	LeasesTaken int64 `json:"leases_taken"`
 	LeasesLost  int64 `json:"leases_lost"`
+	// LeasesHandedOver counts leases this worker released to share the
+	// shards with workers that hold fewer.
+	LeasesHandedOver int64 `json:"leases_handed_over"`
 	// Checkpoints counts checkpoint writes.
 	Checkpoints int64 `json:"checkpoints"`
 	// Trimmed counts shard positions lost to the stream's retention (24h):
@@ -40,7 +43,7 @@ type Counters struct {
 type metrics struct {
 	records, changes, throttles, retries, errors atomic.Int64
 	leasesTaken, leasesLost, checkpoints         atomic.Int64
-	trimmed                                      atomic.Int64
+	trimmed, leasesHandedOver                    atomic.Int64
 
 	mu      sync.Mutex
 	skipped map[Skip]int64
@@ -60,7 +63,7 @@ func (s *Source) Counters() Counters {
 	c := Counters{
 		Records: s.m.records.Load(), Changes: s.m.changes.Load(), Throttles: s.m.throttles.Load(),
 		Retries: s.m.retries.Load(), Errors: s.m.errors.Load(), LeasesTaken: s.m.leasesTaken.Load(),
-		LeasesLost: s.m.leasesLost.Load(), Checkpoints: s.m.checkpoints.Load(), Trimmed: s.m.trimmed.Load(),
+		LeasesLost: s.m.leasesLost.Load(), LeasesHandedOver: s.m.leasesHandedOver.Load(), Checkpoints: s.m.checkpoints.Load(), Trimmed: s.m.trimmed.Load(),
 		Skipped: map[string]int64{},
 	}
 	s.m.mu.Lock()
@@ -84,7 +87,7 @@ var (
 	descErrors = prometheus.NewDesc("iotod_dynamodb_stream_errors_total",
 		"Failures of the stream source after retries (lease renewals, reads, checkpoints).", []string{"table"}, nil)
 	descLeases = prometheus.NewDesc("iotod_dynamodb_stream_leases_total",
-		"Shard leases this worker took or lost.", []string{"table", "event"}, nil)
+		"Shard leases this worker took, lost, or handed over to balance the workers.", []string{"table", "event"}, nil)
 	descCheckpoints = prometheus.NewDesc("iotod_dynamodb_stream_checkpoints_total",
 		"Shard checkpoints written.", []string{"table"}, nil)
 	descTrimmed = prometheus.NewDesc("iotod_dynamodb_stream_trimmed_total",
@@ -122,6 +125,7 @@ func (s *Source) Collect(ch chan<- prometheus.Metric) {
 	counter(descErrors, c.Errors)
 	counter(descLeases, c.LeasesTaken, "taken")
 	counter(descLeases, c.LeasesLost, "lost")
+	counter(descLeases, c.LeasesHandedOver, "handed_over")
 	counter(descCheckpoints, c.Checkpoints)
 	counter(descTrimmed, c.Trimmed)
 	ch <- prometheus.MustNewConstMetric(descShards, prometheus.GaugeValue, float64(c.ShardsOwned), t)

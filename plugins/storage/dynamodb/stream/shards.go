@@ -151,10 +151,14 @@ func (s *Source) refresh(ctx context.Context, describe bool) error {
 		s.arn = arn
 		s.mu.Unlock()
 	}
-	leases, ckpts, err := s.loadBookkeeping(ctx)
+	leases, ckpts, workers, err := s.loadBookkeeping(ctx)
 	if err != nil {
 		return err
 	}
+	if err := s.heartbeat(ctx, time.Now()); err != nil {
+		return err
+	}
+	live, dead := s.liveWorkers(workers, time.Now())
 	listed := make(map[string]bool, len(shards))
 	for _, sh := range shards {
 		listed[aws.ToString(sh.ShardId)] = true
@@ -215,11 +219,24 @@ func (s *Source) refresh(ctx context.Context, describe bool) error {
 			gone = append(gone, id)
 		}
 	}
+	open := 0
+	for _, sh := range shards {
+		if id := aws.ToString(sh.ShardId); id != "" && !s.done[id] {
+			open++
+		}
+	}
+	fair := fairShare(open, live)
 	s.mu.Unlock()
 
 	for _, c := range cands {
 		if ctx.Err() != nil {
 			return nil
+		}
+		s.mu.Lock()
+		full := len(s.shards) >= fair
+		s.mu.Unlock()
+		if full {
+			break // the rest is for the other workers
 		}
 		t0 := time.Now()
 		ver, err := s.takeLease(ctx, c.id, c.lease)
@@ -246,6 +263,17 @@ func (s *Source) refresh(ctx context.Context, describe bool) error {
 			continue
 		}
 		s.startShard(ctx, c.id, c.parent, ck.seq, ver, t0)
+	}
+	if err := s.balance(ctx, fair); err != nil {
+		return err
+	}
+	for i, owner := range dead {
+		if i == 5 {
+			break
+		}
+		if err := s.forgetWorker(ctx, owner, workers[owner].at); err != nil {
+			return err
+		}
 	}
 	// Forget the items of shards past the stream's retention (a few per
 	// round).

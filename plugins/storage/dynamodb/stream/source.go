@@ -308,6 +308,7 @@ func (s *Source) Close(ctx context.Context) error {
 	for _, sh := range held {
 		errs = append(errs, s.releaseLease(ctx, sh.id, sh.ver))
 	}
+	errs = append(errs, s.forgetWorker(ctx, s.owner, 0))
 	return errors.Join(errs...)
 }
 
@@ -378,10 +379,20 @@ func (s *Source) deadline(sh *shard) time.Time {
 // were not handed out yet are dropped (whoever takes the shard reads them
 // again).
 func (s *Source) lose(sh *shard, why error) {
+	if !s.drop(sh) {
+		return
+	}
+	s.m.leasesLost.Add(1)
+	s.log.Warn("dynamodb stream shard lease lost", "shard", sh.id, "err", why)
+}
+
+// drop stops reading sh and drops the changes it read that were not
+// handed out yet; it reports whether sh was held.
+func (s *Source) drop(sh *shard) bool {
 	s.mu.Lock()
 	if s.shards[sh.id] != sh {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	delete(s.shards, sh.id)
 	sh.lost = true
@@ -395,9 +406,8 @@ func (s *Source) lose(sh *shard, why error) {
 	clear(s.buf[len(kept):])
 	s.buf = kept
 	s.mu.Unlock()
-	s.m.leasesLost.Add(1)
-	s.log.Warn("dynamodb stream shard lease lost", "shard", sh.id, "err", why)
 	signal(s.wake)
+	return true
 }
 
 // flush writes the checkpoints that moved (parents first), and for a
