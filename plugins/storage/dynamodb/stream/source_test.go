@@ -38,8 +38,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // fast are the timings of the sources under test.
 func fast(c Config) Config {
-	c.LeaseDuration = 1500 * time.Millisecond
-	c.RenewInterval = 300 * time.Millisecond
+	c.LeaseDuration = 3 * time.Second // a renewal may take a second or two on a loaded DynamoDB Local
+	c.RenewInterval = 500 * time.Millisecond
 	c.RefreshInterval = 200 * time.Millisecond
 	c.PollInterval = 30 * time.Millisecond
 	c.RetryDelay = 5 * time.Millisecond
