@@ -83,7 +83,7 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 		return nil, fmt.Errorf("db: %w", pipeline.ErrClosed)
 	}
 	results := make([]ApplyResult, len(changes))
-	chunk := d.applyChunk()
+	chunk := d.applyChunk(len(src.Triggers))
 	for start := 0; start < len(changes); start += chunk {
 		end := min(start+chunk, len(changes))
 		err := d.update(ctx, func(w *txWriter) error {
@@ -94,6 +94,11 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 				applied, err := w.applyRemote(ctx, &changes[i], src)
 				if err != nil && !isItemError(err) {
 					return err
+				}
+				if applied && err == nil {
+					if err := w.queueTriggers(ctx, src.Triggers, &changes[i]); err != nil {
+						return err
+					}
 				}
 				results[i] = ApplyResult{Applied: applied, Err: err}
 			}
@@ -124,16 +129,18 @@ func (w *txWriter) prefetch(ctx context.Context, changes []pipeline.Change) erro
 
 // applyChunk is how many replicated changes one store transaction takes:
 // all of them, unless the store bounds its writes per Update (each change
-// writes its record, and emits it unless the store captures changes).
-func (d *DB) applyChunk() int {
+// writes its record, emits it unless the store captures changes, and
+// queues a delivery per trigger).
+func (d *DB) applyChunk(triggers int) int {
 	l, ok := d.store.(pipeline.UpdateLimiter)
 	if !ok || l.MaxWritesPerUpdate() < 2 {
 		return math.MaxInt
 	}
-	if d.captured {
-		return l.MaxWritesPerUpdate()
+	per := 1 + triggers // its record, and its queued trigger deliveries
+	if !d.captured {
+		per++ // and its emit
 	}
-	return l.MaxWritesPerUpdate() / 2
+	return max(1, l.MaxWritesPerUpdate()/per)
 }
 
 func (w *txWriter) applyRemote(ctx context.Context, c *pipeline.Change, src Source) (bool, error) {

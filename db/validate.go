@@ -28,6 +28,9 @@ type Source struct {
 	// deviceId); empty turns ownership checks off. Ownership is checked
 	// only for changes arriving on the cloud.
 	Owner string
+	// Triggers names the trigger queues every change this apply applies
+	// is queued to, in the same transaction (see QueueTriggers).
+	Triggers []string
 }
 
 // incoming is a remote change that passed validation: its model, its

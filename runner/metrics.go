@@ -25,6 +25,9 @@ type metrics struct {
 	// syncRequests counts devices' sync requests on the cloud, by result:
 	// served, coalesced (replaced a waiting one), refused (unreadable).
 	syncRequests *prometheus.CounterVec
+	// triggers counts trigger deliveries by trigger queue and result:
+	// delivered, failed (tried again), dead (set aside).
+	triggers *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -53,9 +56,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Received messages that can never be applied (malformed, unknown version), kept as dead letters."}),
 		syncRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iotod_sync_requests_total",
 			Help: "Devices' sync requests the cloud received, by result: served, coalesced (a repeat while the device's catch-up ran), refused (unreadable)."}, []string{"pipeline", "result"}),
+		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iotod_trigger_deliveries_total",
+			Help: "Changes handed to triggers, by trigger queue (pipeline:trigger) and result: delivered, failed (tried again with backoff), dead (set aside after the last attempt)."}, []string{"trigger", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.changesIn, m.changesOut, m.batchSize, m.acks, m.resends, m.rejects,
-		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned, m.syncRequests} {
+		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned, m.syncRequests, m.triggers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -118,7 +118,10 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 		if !ok {
 			return fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
 		}
-		spec.Triggers = append(spec.Triggers, namedTrigger{name: tp.ID.String(), trigger: trig})
+		nt := namedTrigger{name: p.Name + ":" + tp.ID.String(), trigger: trig}
+		nt.queue = newTriggerQueue(nt, p.Name, dst.db, r.log.With("pipeline", p.Name), r.m, r.dl)
+		spec.Triggers = append(spec.Triggers, nt)
+		r.triggers = append(r.triggers, nt.queue)
 	}
 	if r.router == nil {
 		router, err := newRouter(r.log, r.dl, r.m)

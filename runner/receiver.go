@@ -36,8 +36,9 @@ type receiverSpec struct {
 }
 
 type namedTrigger struct {
-	name    string
+	name    string // pipeline:id, the name of its delivery queue
 	trigger pipeline.Trigger
+	queue   *triggerQueue
 }
 
 // receiver applies batches from a transport, on the runner's router.
@@ -122,6 +123,9 @@ func (r *receiver) handle(msg *message.Message) error {
 	if r.spec.Direction == pipeline.Up {
 		src = db.Source{Site: site, Owner: r.spec.Owner}
 	}
+	for _, t := range r.spec.Triggers {
+		src.Triggers = append(src.Triggers, t.name)
+	}
 	results, err := r.spec.DB.Apply(ctx, src, b.Changes)
 	if err != nil {
 		err = fmt.Errorf("pipeline %s: apply batch %s: %w", r.spec.Name, b.ID, err)
@@ -146,7 +150,7 @@ func (r *receiver) handle(msg *message.Message) error {
 			ack.Applied++ // already applied, or older than what is stored
 		}
 	}
-	r.fire(ctx, applied)
+	r.fire(applied)
 	r.recordRejects(site, b.ID, ack.Rejected)
 	if r.catchUp != nil {
 		r.catchUp.seen(ctx, site, b, received)
@@ -225,14 +229,13 @@ func (r *receiver) ack(ctx context.Context, site string, ack *pipeline.Ack) erro
 	return nil
 }
 
-func (r *receiver) fire(ctx context.Context, applied []pipeline.Change) {
+// fire wakes the trigger queues the apply queued changes to.
+func (r *receiver) fire(applied []pipeline.Change) {
 	if len(applied) == 0 {
 		return
 	}
 	for _, t := range r.spec.Triggers {
-		if err := t.trigger.Fire(ctx, r.spec.Name, applied); err != nil {
-			r.log.Warn("trigger failed", "trigger", t.name, "err", err)
-		}
+		t.queue.poke()
 	}
 }
 

@@ -53,6 +53,7 @@ type Runner struct {
 	senders    []*sender
 	receivers  []*receiver
 	responders []*responder
+	triggers   []*triggerQueue
 	router     *message.Router
 	// runCtx lives from Open to Shutdown: the pipelines run on it.
 	runCtx context.Context
@@ -78,6 +79,7 @@ type live struct {
 	senders    []*sender
 	responders []*responder
 	catchUps   []*catchUp
+	triggers   []*triggerQueue
 	routerDone chan struct{} // closed when router.Run returns (nil: never run)
 }
 
@@ -300,6 +302,12 @@ func (r *Runner) startPipelines(ctx context.Context) error {
 			return errStopping
 		}
 	}
+	for _, q := range r.triggers {
+		if !r.enlist(func(l *live) { l.triggers = append(l.triggers, q) }) {
+			return errStopping
+		}
+		go q.run(r.runCtx)
+	}
 	for _, rs := range r.responders {
 		if err := rs.start(ctx); err != nil {
 			return fmt.Errorf("pipeline %s: catch-up responder: %w", rs.name, err)
@@ -425,6 +433,9 @@ func (r *Runner) stop(ctx context.Context) error {
 	}
 	for _, c := range lv.catchUps {
 		wait("pipeline "+c.name+": catch-up", c.done)
+	}
+	for _, q := range lv.triggers {
+		wait("trigger "+q.name, q.done)
 	}
 	emu.Lock()
 	if len(abandoned) > 0 {

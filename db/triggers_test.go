@@ -1,0 +1,58 @@
+package db_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
+)
+
+// An apply queues a trigger delivery for each change it applies, in the
+// same transaction: not for a refused change, nor for one already
+// applied; an item too large to queue whole is queued without it.
+func TestApplyQueuesTriggerDeliveries(t *testing.T) {
+	ctx := context.Background()
+	cloud := openSide(t, schema.SideCloud, "cloud").db
+	now := time.Now().UnixMilli()
+	change := func(id string, ctr uint32, item string) pipeline.Change {
+		return pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert, Key: pipeline.Key{PK: "reading#dev1", SK: "reading#" + id},
+			Item:    []byte(item),
+			Version: pipeline.Version{Wall: now, Counter: ctr, Origin: "dev1"}, Origin: "dev1"}
+	}
+	good := change("00000001", 1, `{"deviceId":"dev1","seq":1,"temp":5}`)
+	bad := change("00000002", 2, `{"deviceId":"dev1","seq":"not a number"}`)
+	big := change("00000003", 3, `{"deviceId":"dev1","seq":3,"tags":["`+strings.Repeat("x", db.MaxItemSize-700)+`"]}`)
+	src := db.Source{Site: "dev1", Owner: "deviceId", Triggers: []string{"ingest:a", "ingest:b"}}
+	res, err := cloud.Apply(ctx, src, []pipeline.Change{good, bad, big})
+	require.NoError(t, err)
+	require.True(t, res[0].Applied)
+	require.Error(t, res[1].Err)
+	require.NoError(t, res[2].Err, "an item near the size limit is stored")
+	for _, name := range []string{"ingest:a", "ingest:b"} {
+		q, err := cloud.PendingTriggers(ctx, name, 0, false)
+		require.NoError(t, err)
+		require.Len(t, q, 2, name)
+		assert.True(t, q[1].ItemOmitted, "the large item is left out of the queue")
+		assert.Zero(t, len(q[1].Change.Item), "no item")
+		assert.Equal(t, good.Key, q[0].Change.Key)
+		assert.JSONEq(t, string(good.Item), string(q[0].Change.Item))
+	}
+	// The same batch again applies nothing and queues nothing.
+	_, err = cloud.Apply(ctx, src, []pipeline.Change{good})
+	require.NoError(t, err)
+	q, err := cloud.PendingTriggers(ctx, "ingest:a", 0, false)
+	require.NoError(t, err)
+	before := len(q)
+	assert.Equal(t, 2, before, "the same batch again queues nothing")
+	require.NoError(t, cloud.SettleTriggers(ctx, "ingest:a", q[:1], "", 0))
+	q, err = cloud.PendingTriggers(ctx, "ingest:a", 0, false)
+	require.NoError(t, err)
+	assert.Len(t, q, before-1, "settled deliveries leave the queue")
+}
