@@ -101,6 +101,8 @@ type PipelineConfig struct {
 	Owner    string
 	Stages   []ComponentConfig
 	Triggers []ComponentConfig
+	// TriggerDelivery says how the pipeline's triggers are called.
+	TriggerDelivery pipeline.TriggerDelivery
 
 	_ struct{}
 }

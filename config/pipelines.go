@@ -12,12 +12,12 @@ import (
 )
 
 // The keys of a pipeline entry.
-var pipelineKeys = []string{"ack_timeout", "direction", "from", "owner", "stages", "to", "triggers"}
+var pipelineKeys = []string{"ack_timeout", "direction", "from", "owner", "stages", "to", "trigger_delivery", "triggers"}
 
 // pipelineEntry decodes pipelines.NAME. The wiring between entries is
 // checked later, by validatePipelines.
 func (l *loader) pipelineEntry(name string, n *yaml.Node, path string) *PipelineConfig {
-	p := &PipelineConfig{Name: name, AckTimeout: DefaultAckTimeout}
+	p := &PipelineConfig{Name: name, AckTimeout: DefaultAckTimeout, TriggerDelivery: pipeline.DefaultTriggerDelivery()}
 	l.checkMapping(n, path, func(key string) reflect.Type {
 		for _, k := range pipelineKeys {
 			if k == key {
@@ -43,6 +43,22 @@ func (l *loader) pipelineEntry(name string, n *yaml.Node, path string) *Pipeline
 	}
 	if o := mappingValue(n, "owner"); o != nil {
 		p.Owner = l.str(o, path+".owner")
+	}
+	if td := mappingValue(n, "trigger_delivery"); td != nil {
+		l.decode(td, path+".trigger_delivery", &p.TriggerDelivery)
+		d, at := p.TriggerDelivery, path+".trigger_delivery."
+		if d.Batch < 1 || d.Batch > 10000 {
+			l.report(at+"batch", "must be between 1 and 10000, got %d", d.Batch)
+		}
+		if d.Attempts < 1 || d.Attempts > 1000 {
+			l.report(at+"attempts", "must be between 1 and 1000, got %d", d.Attempts)
+		}
+		if d.Timeout <= 0 {
+			l.report(at+"timeout", "must be positive, got %s", d.Timeout)
+		}
+		if d.RetryDelay <= 0 || d.MaxRetryDelay < d.RetryDelay {
+			l.report(at+"retry_delay", "must be positive and at most max_retry_delay, got %s and %s", d.RetryDelay, d.MaxRetryDelay)
+		}
 	}
 	p.Stages = l.components(mappingValue(n, "stages"), path+".stages", pipeline.KindStage)
 	p.Triggers = l.components(mappingValue(n, "triggers"), path+".triggers", pipeline.KindTrigger)

@@ -119,7 +119,7 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 			return fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
 		}
 		nt := namedTrigger{name: p.Name + ":" + tp.ID.String(), trigger: trig}
-		nt.queue = newTriggerQueue(nt, p.Name, dst.db, r.log.With("pipeline", p.Name), r.m, r.dl)
+		nt.queue = newTriggerQueue(nt, p.Name, p.TriggerDelivery, dst.db, r.log.With("pipeline", p.Name), r.m, r.dl)
 		spec.Triggers = append(spec.Triggers, nt)
 		r.triggers = append(r.triggers, nt.queue)
 	}

@@ -66,6 +66,8 @@ type PipelinePlan struct {
 	// AckTimeout is how long a sender waits for an ack before resending
 	// (zero: 10s).
 	AckTimeout  time.Duration
+	// TriggerDelivery says how the triggers are called (zero: defaults).
+	TriggerDelivery pipeline.TriggerDelivery
 	MaxInFlight int
 	// Owner is the item attribute naming the device an item belongs to
 	// (default DefaultOwner): the cloud sends a change only to that

@@ -11,21 +11,12 @@ import (
 	"github.com/iotod/iotod/pipeline"
 )
 
-// Trigger delivery defaults: a trigger gets at most triggerBatch changes
-// per call, has triggerTimeout to take them, and a batch that failed
-// triggerAttempts times (or permanently) is kept as dead.
-const (
-	triggerBatch    = 100
-	triggerTimeout  = 30 * time.Second
-	triggerAttempts = 8
-	triggerMinDelay = 500 * time.Millisecond
-	triggerMaxDelay = 5 * time.Minute
-)
 
 // triggerQueue delivers a trigger's queued changes (queued by the apply,
-// in its transaction: db.Source.Triggers), in order, a batch at a time.
-// A failed batch is tried again with exponential backoff and full
-// jitter; after triggerAttempts failures, or a permanent one, its
+// in its transaction: db.Source.Triggers), in order, a batch at a time
+// (pipeline.TriggerDelivery says how). A failed batch is tried again with
+// exponential backoff and full jitter; after its attempts, or a permanent
+// failure, its
 // deliveries are set aside as dead (db.ReplayTriggers queues them
 // again), counted and dead-lettered. Replication never waits for it.
 type triggerQueue struct {
@@ -46,10 +37,14 @@ type triggerQueue struct {
 	maxDelay time.Duration
 }
 
-func newTriggerQueue(t namedTrigger, pipelineName string, d *db.DB, log *slog.Logger, m *metrics, dl *DeadLetters) *triggerQueue {
+func newTriggerQueue(t namedTrigger, pipelineName string, how pipeline.TriggerDelivery, d *db.DB, log *slog.Logger, m *metrics, dl *DeadLetters) *triggerQueue {
+	def := pipeline.DefaultTriggerDelivery()
+	if how.Batch <= 0 {
+		how = def // a plan made in code without it
+	}
 	return &triggerQueue{name: t.name, pipeline: pipelineName, trigger: t.trigger, db: d, log: log.With("trigger", t.name), m: m, dl: dl,
-		wake: make(chan struct{}, 1), done: make(chan struct{}), batch: triggerBatch, timeout: triggerTimeout,
-		attempts: triggerAttempts, minDelay: triggerMinDelay, maxDelay: triggerMaxDelay}
+		wake: make(chan struct{}, 1), done: make(chan struct{}), batch: how.Batch, timeout: how.Timeout,
+		attempts: how.Attempts, minDelay: how.RetryDelay, maxDelay: how.MaxRetryDelay}
 }
 
 // poke says changes were queued.
