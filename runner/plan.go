@@ -65,10 +65,10 @@ type PipelinePlan struct {
 	Triggers  []ComponentPlan
 	// AckTimeout is how long a sender waits for an ack before resending
 	// (zero: 10s).
-	AckTimeout  time.Duration
+	AckTimeout time.Duration
 	// TriggerDelivery says how the triggers are called (zero: defaults).
 	TriggerDelivery pipeline.TriggerDelivery
-	MaxInFlight int
+	MaxInFlight     int
 	// Owner is the item attribute naming the device an item belongs to
 	// (default DefaultOwner): the cloud sends a change only to that
 	// device, and refuses a device's change to another device's item.

@@ -11,7 +11,6 @@ import (
 	"github.com/iotod/iotod/pipeline"
 )
 
-
 // triggerQueue delivers a trigger's queued changes (queued by the apply,
 // in its transaction: db.Source.Triggers), in order, a batch at a time
 // (pipeline.TriggerDelivery says how). A failed batch is tried again with
