@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/iotod/iotod/runner"
 )
 
 // Sync calls POST /v1/sync: it returns once every change committed before
@@ -47,4 +49,23 @@ func (c *Client) DeadLetters(ctx context.Context, limit int) (*DeadLetters, erro
 		return nil, err
 	}
 	return &out, nil
+}
+
+// Triggers calls GET /v1/triggers.
+func (c *Client) Triggers(ctx context.Context) ([]runner.TriggerStatus, error) {
+	var out Triggers
+	if err := c.do(ctx, http.MethodGet, "/v1/triggers", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Triggers, nil
+}
+
+// ReplayTriggers calls POST /v1/triggers/replay: trigger's dead deliveries
+// are queued again; it returns how many.
+func (c *Client) ReplayTriggers(ctx context.Context, trigger string) (int, error) {
+	var out Replayed
+	if err := c.do(ctx, http.MethodPost, "/v1/triggers/replay", ReplayRequest{Trigger: trigger}, &out); err != nil {
+		return 0, err
+	}
+	return out.Replayed, nil
 }

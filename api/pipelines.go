@@ -24,6 +24,10 @@ type Pipelines interface {
 	Status() runner.Status
 	MetricsHandler() http.Handler
 	DeadLetters() *runner.DeadLetters
+	// Triggers reports the trigger queues; ReplayTriggers queues a
+	// trigger's dead deliveries again.
+	Triggers(ctx context.Context) ([]runner.TriggerStatus, error)
+	ReplayTriggers(ctx context.Context, name string) (int, error)
 }
 
 var _ Pipelines = (*runner.Runner)(nil)
@@ -67,6 +71,8 @@ func (s *Server) pipelineRoutes() {
 	s.mux.HandleFunc("POST /v1/sync", s.sync)
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/deadletters", s.deadLetters)
+	s.mux.HandleFunc("GET /v1/triggers", s.triggers)
+	s.mux.HandleFunc("POST /v1/triggers/replay", s.replayTriggers)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 }
 

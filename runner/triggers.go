@@ -175,3 +175,41 @@ func (r *Runner) ReplayTriggers(ctx context.Context, name string) (int, error) {
 	}
 	return 0, fmt.Errorf("%w: no trigger %s (triggers are named pipeline:trigger)", pipeline.ErrNotFound, pipeline.Quote(name))
 }
+
+// TriggerStatus is a trigger queue's state.
+type TriggerStatus struct {
+	// Name is the queue's name, pipeline:trigger.
+	Name     string `json:"name"`
+	Pipeline string `json:"pipeline"`
+	// Queued and Dead count the deliveries waiting and set aside, up to
+	// maxTriggerCount (More is set when there are more).
+	Queued int  `json:"queued"`
+	Dead   int  `json:"dead"`
+	More   bool `json:"more,omitempty"`
+}
+
+// maxTriggerCount bounds the counting of a trigger queue.
+const maxTriggerCount = 10000
+
+// Triggers reports every trigger queue.
+func (r *Runner) Triggers(ctx context.Context) ([]TriggerStatus, error) {
+	out := make([]TriggerStatus, 0, len(r.triggers))
+	for _, q := range r.triggers {
+		st := TriggerStatus{Name: q.name, Pipeline: q.pipeline}
+		for _, dead := range []bool{false, true} {
+			got, err := q.db.PendingTriggers(ctx, q.name, maxTriggerCount+1, dead)
+			if err != nil {
+				return nil, err
+			}
+			n := min(len(got), maxTriggerCount)
+			st.More = st.More || len(got) > maxTriggerCount
+			if dead {
+				st.Dead = n
+			} else {
+				st.Queued = n
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

@@ -42,7 +42,20 @@ number of dead letters. --json prints the status as JSON instead.`,
 				enc.SetEscapeHTML(false)
 				return enc.Encode(st)
 			}
-			return printStatus(cmd.OutOrStdout(), st, time.Now())
+			if err := printStatus(cmd.OutOrStdout(), st, time.Now()); err != nil {
+				return err
+			}
+			// The trigger queues' dead deliveries, when there are any.
+			list, err := client.Triggers(cmd.Context())
+			if err != nil {
+				return nil // an older server: the status is printed
+			}
+			for _, t := range list {
+				if t.Dead > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "trigger %s: %d dead deliveries (iotod triggers replay %s)\n", t.Name, t.Dead, t.Name)
+				}
+			}
+			return nil
 		},
 	}
 	apiFlags(cmd, f)
