@@ -63,4 +63,3 @@ func (s *Server) replayTriggers(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, Replayed{Trigger: req.Trigger, Replayed: n})
 }
-
