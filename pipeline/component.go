@@ -76,6 +76,9 @@ type Settings struct {
 	Schema *schema.Schema
 	// Dir is the config file's folder, for resolving relative paths.
 	Dir string
+	// Transport finds a configured transport by name, for triggers that
+	// publish (nil, or false, when there is none).
+	Transport func(name string) (Transport, bool)
 }
 
 // Factory makes components of one type of one kind.

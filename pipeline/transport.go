@@ -61,3 +61,11 @@ type Transport interface {
 type PayloadLimiter interface {
 	MaxPayload() int
 }
+
+// TopicPublisher is implemented by transports that publish a payload on
+// a topic of their own naming (MQTT), for triggers that notify other
+// clients of the same broker. PublishTopic returns once the broker has
+// the message (QoS 1), or fails.
+type TopicPublisher interface {
+	PublishTopic(ctx context.Context, topic string, payload []byte) error
+}

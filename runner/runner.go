@@ -210,7 +210,11 @@ func (r *Runner) Start(ctx context.Context) error {
 
 func (r *Runner) settings(kind pipeline.Kind, id pipeline.ID, site string) pipeline.Settings {
 	return pipeline.Settings{ID: id, Kind: kind, Site: site, Schema: r.plan.Schema, Dir: r.plan.Dir,
-		Logger: r.log.With("component", string(kind)+"/"+id.String()), Metrics: r.reg}
+		Logger: r.log.With("component", string(kind)+"/"+id.String()), Metrics: r.reg,
+		Transport: func(name string) (pipeline.Transport, bool) {
+			t, ok := r.transports[name]
+			return t, ok
+		}}
 }
 
 func (r *Runner) open(ctx context.Context) error {

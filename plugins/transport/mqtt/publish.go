@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -66,19 +67,28 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 			ch, site, n, t.cfg.MaxPayload, pipeline.ErrTooLargeForTransport)
 	}
 	p := &paho.Publish{QoS: 1, Topic: t.topics.topic(ch, site), Payload: msg.Payload, Properties: publishProps(msg)}
-	if d, ok := t.refused.get(p.Topic, msg.UUID); ok {
-		return droppedError(ch, site, d.kind, "already "+d.reason)
+	return t.publishPacket(ctx, p, msg.UUID, fmt.Sprintf("on %s for %s", ch, site))
+}
+
+// publishPacket publishes p (a message of uuid, "" for none), waiting for
+// the connection and again after a connection dropped before the message
+// entered the session. what names the message in errors.
+func (t *Transport) publishPacket(ctx context.Context, p *paho.Publish, uuid, what string) error {
+	if uuid != "" {
+		if d, ok := t.refused.get(p.Topic, uuid); ok {
+			return droppedError(what, d.kind, "already "+d.reason)
+		}
 	}
 	for {
 		if err := t.awaitReady(ctx); err != nil {
-			return fmt.Errorf("mqtt publish on %s for %s: waiting for the connection: %w", ch, site, err)
+			return fmt.Errorf("mqtt publish %s: waiting for the connection: %w", what, err)
 		}
 		// A packet over the broker's maximum would make it drop the
 		// connection.
 		if limit := t.brokerMax(); limit > 0 && packetSize(p) > limit {
 			t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
-			return fmt.Errorf("mqtt publish on %s for %s: packet of about %d bytes, the broker takes at most %d: %w",
-				ch, site, packetSize(p), limit, pipeline.ErrTooLargeForTransport)
+			return fmt.Errorf("mqtt publish %s: packet of about %d bytes, the broker takes at most %d: %w",
+				what, packetSize(p), limit, pipeline.ErrTooLargeForTransport)
 		}
 		resp, err := t.cm.Publish(ctx, p)
 		if err == nil {
@@ -87,17 +97,17 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 		switch {
 		case resp != nil && resp.Properties != nil && resp.Properties.User.Get(propDropped) != "":
 			// Counted when the guard dropped it.
-			return droppedError(ch, site, resp.Properties.User.Get(propDropped), resp.Properties.ReasonString)
+			return droppedError(what, resp.Properties.User.Get(propDropped), resp.Properties.ReasonString)
 		case errors.Is(err, pipeline.ErrInvalid): // the session guard's check
 			t.metrics.refused.WithLabelValues(refusedInvalid).Inc()
-			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, err)
+			return fmt.Errorf("mqtt publish %s: %w", what, err)
 		case t.isClosed():
-			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, pipeline.ErrClosed)
+			return fmt.Errorf("mqtt publish %s: %w", what, pipeline.ErrClosed)
 		case ctx.Err() != nil:
-			return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, ctx.Err())
+			return fmt.Errorf("mqtt publish %s: %w", what, ctx.Err())
 		case resp != nil && resp.ReasonCode == reasonPacketTooLarge:
 			t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
-			return fmt.Errorf("mqtt publish on %s for %s: broker refused %d bytes: %w", ch, site, len(p.Payload), pipeline.ErrTooLargeForTransport)
+			return fmt.Errorf("mqtt publish %s: broker refused %d bytes: %w", what, len(p.Payload), pipeline.ErrTooLargeForTransport)
 		case connectionDown(err):
 			// The connection dropped before the message entered the
 			// session: wait for the next one.
@@ -107,17 +117,17 @@ func (t *Transport) Publish(ctx context.Context, ch pipeline.Channel, site strin
 			}
 			continue
 		}
-		return fmt.Errorf("mqtt publish on %s for %s: %w", ch, site, err)
+		return fmt.Errorf("mqtt publish %s: %w", what, err)
 	}
 }
 
-// droppedError is the permanent error of a message the session guard
-// dropped, of kind (propDropped's value) for reason.
-func droppedError(ch pipeline.Channel, site, kind, reason string) error {
+// droppedError is the permanent error of a message (what) the session
+// guard dropped, of kind (propDropped's value) for reason.
+func droppedError(what, kind, reason string) error {
 	if kind == droppedTooLarge {
-		return fmt.Errorf("mqtt publish on %s for %s: %s: %w", ch, site, reason, pipeline.ErrTooLargeForTransport)
+		return fmt.Errorf("mqtt publish %s: %s: %w", what, reason, pipeline.ErrTooLargeForTransport)
 	}
-	return fmt.Errorf("%w: mqtt publish on %s for %s: %s", pipeline.ErrInvalid, ch, site, reason)
+	return fmt.Errorf("%w: mqtt publish %s: %s", pipeline.ErrInvalid, what, reason)
 }
 
 // onDropped counts a PUBLISH the session guard dropped and remembers it,
@@ -246,3 +256,38 @@ func toMessage(p *paho.Publish, site string, keep map[string]bool) (m *message.M
 	m.Metadata = md
 	return m, dropped, true
 }
+
+// maxTopicLen bounds a topic PublishTopic takes (MQTT allows 65535 bytes).
+const maxTopicLen = 1024
+
+// PublishTopic publishes payload on topic with QoS 1
+// (pipeline.TopicPublisher), for triggers that notify other MQTT clients.
+// The topic is a concrete name: no wildcard, no leading '$', valid UTF-8
+// without control characters, at most 1024 bytes; the payload at most
+// max_payload.
+func (t *Transport) PublishTopic(ctx context.Context, topic string, payload []byte) error {
+	if err := validTopicName(topic); err != nil {
+		t.metrics.refused.WithLabelValues(refusedInvalid).Inc()
+		return fmt.Errorf("%w: mqtt publish on topic %s: %v", pipeline.ErrInvalid, quoted(topic), err)
+	}
+	if n := len(payload); n > int(t.cfg.MaxPayload) {
+		t.metrics.refused.WithLabelValues(refusedTooLarge).Inc()
+		return fmt.Errorf("mqtt publish on topic %s: payload of %d bytes, max_payload is %s: %w",
+			quoted(topic), n, t.cfg.MaxPayload, pipeline.ErrTooLargeForTransport)
+	}
+	return t.publishPacket(ctx, &paho.Publish{QoS: 1, Topic: topic, Payload: payload}, "", "on topic "+quoted(topic))
+}
+
+func validTopicName(topic string) error {
+	switch {
+	case topic == "":
+		return errors.New("empty")
+	case strings.HasPrefix(topic, "$"):
+		return errors.New("topics starting with '$' belong to the broker")
+	case strings.ContainsAny(topic, "+#"):
+		return errors.New("a topic name holds no wildcard ('+' or '#')")
+	}
+	return checkString(topic, maxTopicLen)
+}
+
+var _ pipeline.TopicPublisher = (*Transport)(nil)
