@@ -8,7 +8,9 @@ import (
 	"github.com/iotod/iotod/plugins/storage/dynamodb"
 	"github.com/iotod/iotod/plugins/transport/inproc"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
+	exectrigger "github.com/iotod/iotod/plugins/triggers/exec"
 	logtrigger "github.com/iotod/iotod/plugins/triggers/log"
+	"github.com/iotod/iotod/plugins/triggers/webhook"
 )
 
 // components builds the registry of the plugins built into iotod: the one
@@ -26,5 +28,7 @@ func components() (*pipeline.Registry, error) {
 		batch.NewFactory(),
 		// triggers
 		logtrigger.NewFactory(),
+		exectrigger.NewFactory(),
+		webhook.NewFactory(),
 	)
 }

@@ -102,11 +102,20 @@ func TestBuiltinConfigs(t *testing.T) {
 	}
 }
 
-// checkedDefault validates def, a plugin's default config; a storage's
-// default may lack its path, which only the user can give.
+// checkedDefault validates def, a plugin's default config; a default may
+// lack the one key only the user can give: a storage's path, the exec
+// trigger's command, the webhook trigger's url.
 func checkedDefault(f pipeline.Factory, def pipeline.Config) error {
 	err := def.Validate()
-	if err != nil && f.Kind() == pipeline.KindStorage && strings.HasPrefix(err.Error(), "path: ") && !strings.Contains(err.Error(), "\n") {
+	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url"}[string(f.Kind())+"/"+f.Type()]
+	if f.Kind() == pipeline.KindStorage {
+		required = "path"
+	}
+	if err == nil || required == "" {
+		return err
+	}
+	text := strings.TrimPrefix(err.Error(), pipeline.ErrInvalid.Error()+": ")
+	if strings.HasPrefix(text, required+": ") && !strings.Contains(text, "\n") {
 		return nil
 	}
 	return err
