@@ -38,3 +38,16 @@ func TestRunPipelineSmoke(t *testing.T) {
 		require.Contains(t, out.String(), want)
 	}
 }
+
+// TestRunTriggersSmoke runs the trigger overhead benchmark at a tiny
+// size: both figures are printed (not checked).
+func TestRunTriggersSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	var out bytes.Buffer
+	require.NoError(t, RunTriggers(context.Background(), TriggerOptions{Dir: t.TempDir(), Changes: 1000, Runs: 1, Out: &out}))
+	for _, want := range []string{"apply, no trigger", "apply, 3 triggers queued", "ratio"} {
+		require.Contains(t, out.String(), want)
+	}
+}

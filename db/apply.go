@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -84,31 +85,74 @@ func (d *DB) Apply(ctx context.Context, src Source, changes []pipeline.Change) (
 	}
 	results := make([]ApplyResult, len(changes))
 	chunk := d.applyChunk(len(src.Triggers))
-	for start := 0; start < len(changes); start += chunk {
-		end := min(start+chunk, len(changes))
-		err := d.update(ctx, func(w *txWriter) error {
-			if err := w.prefetch(ctx, changes[start:end]); err != nil {
-				return err
-			}
-			for i := start; i < end; i++ {
-				applied, err := w.applyRemote(ctx, &changes[i], src)
-				if err != nil && !isItemError(err) {
-					return err
-				}
-				if applied && err == nil {
-					if err := w.queueTriggers(ctx, src.Triggers, &changes[i]); err != nil {
-						return err
-					}
-				}
-				results[i] = ApplyResult{Applied: applied, Err: err}
-			}
-			return nil
-		})
-		if err != nil {
+	for start := 0; start < len(changes); {
+		end := d.sizedEnd(changes, start, start+min(chunk, len(changes)-start), len(src.Triggers))
+		if err := d.applyRange(ctx, src, changes, results, start, end); err != nil {
 			return nil, err
 		}
+		start = end
 	}
 	return results, nil
+}
+
+// sizedEnd shortens [start, end) so that its writes stay within half of
+// what one Update of a store that bounds its bytes holds
+// (pipeline.UpdateSizer): each change writes its record, its outbox entry
+// and a delivery per trigger, each about the item's size plus keys and
+// version. At least one change is taken.
+func (d *DB) sizedEnd(changes []pipeline.Change, start, end, triggers int) int {
+	s, ok := d.store.(pipeline.UpdateSizer)
+	if !ok || s.MaxUpdateBytes() <= 0 {
+		return end
+	}
+	budget := s.MaxUpdateBytes() / 2
+	copies := int64(2 + triggers)
+	var used int64
+	for i := start; i < end; i++ {
+		used += copies * int64(len(changes[i].Item)+len(changes[i].Key.PK)+len(changes[i].Key.SK)+256)
+		if used > budget && i > start {
+			return i
+		}
+	}
+	return end
+}
+
+// applyRange applies changes[start:end] in one store transaction, or,
+// when the store finds the transaction too large (badger bounds a
+// transaction's size), in two halves, and so on.
+func (d *DB) applyRange(ctx context.Context, src Source, changes []pipeline.Change, results []ApplyResult, start, end int) error {
+	err := d.update(ctx, func(w *txWriter) error {
+		if err := w.prefetch(ctx, changes[start:end]); err != nil {
+			return err
+		}
+		for i := start; i < end; i++ {
+			applied, err := w.applyRemote(ctx, &changes[i], src)
+			if err != nil && (!isItemError(err) || errors.Is(err, pipeline.ErrTxTooLarge)) {
+				return err
+			}
+			if applied && err == nil {
+				if err := w.queueTriggers(ctx, src.Triggers, &changes[i]); err != nil {
+					return err
+				}
+			}
+			results[i] = ApplyResult{Applied: applied, Err: err}
+		}
+		return nil
+	})
+	switch {
+	case !errors.Is(err, pipeline.ErrTxTooLarge):
+		return err
+	case end-start > 1:
+		mid := start + (end-start)/2
+		if err := d.applyRange(ctx, src, changes, results, start, mid); err != nil {
+			return err
+		}
+		return d.applyRange(ctx, src, changes, results, mid, end)
+	}
+	// One change alone is too large for a transaction (with its outbox
+	// entry and trigger deliveries): it is refused, not retried forever.
+	results[start] = ApplyResult{Err: fmt.Errorf("%s %s: %w", changes[start].Model, changes[start].Key, err)}
+	return nil
 }
 
 // prefetch reads ahead the keys of the changes whose envelope is valid,

@@ -28,8 +28,8 @@ const (
 
 // Queued is one trigger delivery waiting (or dead).
 type Queued struct {
-	// ID orders the deliveries of a trigger (a ULID).
-	ID string `json:"id"`
+	// ID orders the deliveries of a trigger (a ULID, the record's key).
+	ID string `json:"id,omitempty"`
 	// Change is the change to deliver. A change too large to queue with
 	// its item (over the store's item size) has ItemOmitted set and no
 	// item.
@@ -42,21 +42,25 @@ type Queued struct {
 	Attempts int `json:"attempts,omitempty"`
 }
 
-// queueTriggers queues c for each trigger of names, in w's transaction.
+// queueTriggers queues c for each trigger of names, in w's transaction:
+// one record per trigger, the same body (the id is the record's key).
 func (w *txWriter) queueTriggers(ctx context.Context, names []string, c *pipeline.Change) error {
+	if len(names) == 0 {
+		return nil
+	}
+	q := Queued{Change: *c}
+	body, err := json.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("trigger queue: %s %s: %w", c.Model, c.Key, err)
+	}
+	if len(body) > maxTriggerRecord {
+		q.Change.Item, q.ItemOmitted = nil, true
+		if body, err = json.Marshal(q); err != nil {
+			return fmt.Errorf("trigger queue: %s %s: %w", c.Model, c.Key, err)
+		}
+	}
 	for _, name := range names {
-		q := Queued{ID: ulid.Make().String(), Change: *c}
-		body, err := json.Marshal(q)
-		if err != nil {
-			return fmt.Errorf("trigger %s: queue %s %s: %w", name, c.Model, c.Key, err)
-		}
-		if len(body) > maxTriggerRecord {
-			q.Change.Item, q.ItemOmitted = nil, true
-			if body, err = json.Marshal(q); err != nil {
-				return fmt.Errorf("trigger %s: queue %s %s: %w", name, c.Model, c.Key, err)
-			}
-		}
-		rec := &pipeline.Record{Key: pipeline.Key{PK: triggerQueuePK + name, SK: q.ID}, Model: triggerModel, Item: body}
+		rec := &pipeline.Record{Key: pipeline.Key{PK: triggerQueuePK + name, SK: ulid.Make().String()}, Model: triggerModel, Item: body}
 		if err := w.tx.Put(ctx, rec); err != nil {
 			return fmt.Errorf("trigger %s: queue %s %s: %w", name, c.Model, c.Key, err)
 		}

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -55,4 +57,43 @@ func TestApplyQueuesTriggerDeliveries(t *testing.T) {
 	q, err = cloud.PendingTriggers(ctx, "ingest:a", 0, false)
 	require.NoError(t, err)
 	assert.Len(t, q, before-1, "settled deliveries leave the queue")
+}
+
+// A batch larger than one badger transaction (a small memtable) is
+// applied in several, with its trigger deliveries (a large item goes to
+// badger's value log and fits too).
+func TestApplySplitsWhatOneTransactionCannotHold(t *testing.T) {
+	ctx := context.Background()
+	sch, err := schema.Load("testdata/schema.json5")
+	require.NoError(t, err)
+	cfg := badger.NewDefaultConfig()
+	cfg.Path, cfg.MemTableSize = t.TempDir(), 1<<20 // about 150 KB per transaction
+	st, err := badger.Open(ctx, cfg, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close(ctx) })
+	cloud, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "cloud", Side: schema.SideCloud})
+	require.NoError(t, err)
+
+	now := time.Now().UnixMilli()
+	tag := strings.Repeat("t", 2000)
+	var changes []pipeline.Change
+	for i := range 300 {
+		item := fmt.Sprintf(`{"deviceId":"dev1","seq":%d,"tags":[%q]}`, i, tag)
+		if i == 150 {
+			item = fmt.Sprintf(`{"deviceId":"dev1","seq":%d,"tags":[%q]}`, i, strings.Repeat("x", 300_000))
+		}
+		changes = append(changes, pipeline.Change{Model: "Reading", Op: pipeline.OpUpsert,
+			Key: pipeline.Key{PK: "reading#dev1", SK: fmt.Sprintf("reading#%08d", i)}, Item: []byte(item),
+			Version: pipeline.Version{Wall: now, Counter: uint32(i), Origin: "dev1"}, Origin: "dev1"})
+	}
+	src := db.Source{Site: "dev1", Owner: "deviceId", Triggers: []string{"ingest:a", "ingest:b", "ingest:c"}}
+	res, err := cloud.Apply(ctx, src, changes)
+	require.NoError(t, err)
+	for i, r := range res {
+		require.NoError(t, r.Err, "change %d", i)
+		require.True(t, r.Applied, "change %d", i)
+	}
+	q, err := cloud.PendingTriggers(ctx, "ingest:c", 0, false)
+	require.NoError(t, err)
+	assert.Len(t, q, 300, "each applied change queued once per trigger")
 }

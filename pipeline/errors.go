@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/iotod/iotod/errs"
 )
@@ -23,6 +24,11 @@ var (
 	// ErrClosed: the component was closed.
 	ErrClosed = errs.Closed
 )
+
+// ErrTxTooLarge is a transaction over the store's size bound (badger's):
+// the writes are fine, there are too many of them at once; fewer per
+// transaction succeed. It wraps ErrTooLarge.
+var ErrTxTooLarge = fmt.Errorf("the store's transaction is too large: %w", ErrTooLarge)
 
 // permanent marks an error that retrying cannot fix.
 type permanent struct{ err error }

@@ -214,3 +214,10 @@ type ChangeQuery struct {
 type ChangeFinder interface {
 	FindChanges(ctx context.Context, q ChangeQuery, fn func(*Record) (bool, error)) error
 }
+
+// UpdateSizer is implemented by stores that bound the bytes one Update
+// may write (badger: about 15% of a memtable). Callers that apply many
+// independent changes split them so that an Update stays well within it.
+type UpdateSizer interface {
+	MaxUpdateBytes() int64
+}

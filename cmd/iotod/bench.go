@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure iotod beside raw baselines run in the same process",
 	}
-	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchDynamoDBCmd())
+	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchDynamoDBCmd(), newBenchTriggersCmd())
 	return cmd
 }
 
@@ -190,4 +190,27 @@ func benchDir(dir *string, keep bool) (cleanup func(), err error) {
 	}
 	d := *dir
 	return func() { _ = os.RemoveAll(d) }, nil
+}
+
+func newBenchTriggersCmd() *cobra.Command {
+	var o bench.TriggerOptions
+	cmd := &cobra.Command{
+		Use:   "triggers",
+		Short: "What triggers cost the apply path: apply rate without triggers and with each change queued for 3",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "iotod-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			o.Dir, o.Out = dir, cmd.OutOrStdout()
+			return bench.RunTriggers(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Changes, "changes", 50_000, "device changes applied per run")
+	f.IntVar(&o.Runs, "runs", 3, "runs per figure (the median is reported)")
+	f.IntVar(&o.Triggers, "triggers", 3, "triggers each change is queued for")
+	return cmd
 }

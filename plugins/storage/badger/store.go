@@ -236,3 +236,8 @@ func (s *Store) Close(_ context.Context) error {
 }
 
 var _ pipeline.Store = (*Store)(nil)
+
+// MaxUpdateBytes is about what one badger transaction holds: 15% of a
+// memtable, less what badger counts per entry beyond key and value
+// (pipeline.UpdateSizer).
+func (s *Store) MaxUpdateBytes() int64 { return s.cfg.MemTableSize * 15 / 100 }

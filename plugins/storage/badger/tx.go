@@ -186,7 +186,7 @@ func (t *writeTx) del(key []byte) error {
 
 func writeErr(err error) error {
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		return fmt.Errorf("badger storage: transaction: %w: %w", pipeline.ErrTooLarge, err)
+		return fmt.Errorf("badger storage: %w: %w", pipeline.ErrTxTooLarge, err)
 	}
 	return fmt.Errorf("badger storage: write: %w", err)
 }
