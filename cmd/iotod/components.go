@@ -10,6 +10,7 @@ import (
 	"github.com/iotod/iotod/plugins/transport/mqtt"
 	exectrigger "github.com/iotod/iotod/plugins/triggers/exec"
 	logtrigger "github.com/iotod/iotod/plugins/triggers/log"
+	publishtrigger "github.com/iotod/iotod/plugins/triggers/publish"
 	"github.com/iotod/iotod/plugins/triggers/webhook"
 )
 
@@ -30,5 +31,6 @@ func components() (*pipeline.Registry, error) {
 		logtrigger.NewFactory(),
 		exectrigger.NewFactory(),
 		webhook.NewFactory(),
+		publishtrigger.NewFactory(),
 	)
 }

@@ -104,10 +104,11 @@ func TestBuiltinConfigs(t *testing.T) {
 
 // checkedDefault validates def, a plugin's default config; a default may
 // lack the one key only the user can give: a storage's path, the exec
-// trigger's command, the webhook trigger's url.
+// trigger's command, the webhook trigger's url, the publish trigger's
+// transport.
 func checkedDefault(f pipeline.Factory, def pipeline.Config) error {
 	err := def.Validate()
-	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url"}[string(f.Kind())+"/"+f.Type()]
+	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url", "trigger/publish": "transport"}[string(f.Kind())+"/"+f.Type()]
 	if f.Kind() == pipeline.KindStorage {
 		required = "path"
 	}

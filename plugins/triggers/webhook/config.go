@@ -15,8 +15,8 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTimeout       = 10 * time.Second
-	DefaultMaxRetries    = 3
+	DefaultTimeout       = 5 * time.Second
+	DefaultMaxRetries    = 2
 	DefaultRetryDelay    = 200 * time.Millisecond
 	DefaultMaxRetryDelay = 5 * time.Second
 )

@@ -66,8 +66,8 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, pipeline.KindTrigger, f.Kind())
 	require.Equal(t, "webhook", f.Type())
 	cfg := f.NewDefaultConfig().(*Config)
-	require.Equal(t, 10*time.Second, cfg.Timeout)
-	require.Equal(t, 3, cfg.MaxRetries)
+	require.Equal(t, 5*time.Second, cfg.Timeout)
+	require.Equal(t, 2, cfg.MaxRetries) // 3 tries of 5s and the backoff fit in the trigger queue's 30s call
 	require.Equal(t, 200*time.Millisecond, cfg.RetryDelay)
 	require.Equal(t, 5*time.Second, cfg.MaxRetryDelay)
 	require.Equal(t, "both", cfg.Filter.Origin)
