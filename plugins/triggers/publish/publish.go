@@ -21,24 +21,24 @@ import (
 const TypeName = "publish"
 
 // DefaultTopic is the topic template when the config gives none.
-const DefaultTopic = "iotod/changes/${site}/${model}"
+const DefaultTopic = "iotod/changes/{site}/{model}"
 
 // Config configures the publish trigger.
 type Config struct {
 	filter.Filter `yaml:",inline"`
 	// Transport names the transport (of type mqtt) to publish through.
 	Transport string `yaml:"transport" desc:"the transport (type mqtt) to publish through; required"`
-	// Topic is the topic template: ${site} (this site), ${model}, ${op},
-	// ${origin}, ${pk} and ${sk} are replaced by the change's values.
-	Topic string `yaml:"topic" desc:"topic template with ${site}, ${model}, ${op}, ${origin}, ${pk}, ${sk} (default iotod/changes/${site}/${model})"`
+	// Topic is the topic template: {site} (this site), {model}, {op},
+	// {origin}, {pk} and {sk} are replaced by the change's values.
+	Topic string `yaml:"topic" desc:"topic template with {site}, {model}, {op}, {origin}, {pk}, {sk} (default iotod/changes/{site}/{model})"`
 	// Topics overrides Topic per model.
 	Topics map[string]string `yaml:"topics" desc:"topic template per model, over topic"`
 
 	_ struct{}
 }
 
-// placeholder matches a ${name} of a template.
-var placeholder = regexp.MustCompile(`\$\{([a-z]+)\}`)
+// placeholder matches a {name} of a template.
+var placeholder = regexp.MustCompile(`\{([a-z]+)\}`)
 
 var known = map[string]bool{"site": true, "model": true, "op": true, "origin": true, "pk": true, "sk": true}
 
@@ -53,12 +53,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%w: %s: empty topic", pipeline.ErrInvalid, field))
 			return
 		}
-		if strings.HasPrefix(tmpl, "$") && !strings.HasPrefix(tmpl, "${") || strings.ContainsAny(placeholder.ReplaceAllString(tmpl, ""), "+#$") {
-			errs = append(errs, fmt.Errorf("%w: %s: %q: a topic holds no wildcard ('+', '#') nor '$' but in ${...}", pipeline.ErrInvalid, field, tmpl))
+		if strings.HasPrefix(tmpl, "$") || strings.ContainsAny(placeholder.ReplaceAllString(tmpl, ""), "+#{}") {
+			errs = append(errs, fmt.Errorf("%w: %s: %q: a topic holds no wildcard ('+', '#'), starts with no '$', and uses '{' '}' only around a placeholder", pipeline.ErrInvalid, field, tmpl))
 		}
 		for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
 			if !known[m[1]] {
-				errs = append(errs, fmt.Errorf("%w: %s: unknown placeholder ${%s} (known: site, model, op, origin, pk, sk)", pipeline.ErrInvalid, field, m[1]))
+				errs = append(errs, fmt.Errorf("%w: %s: unknown placeholder {%s} (known: site, model, op, origin, pk, sk)", pipeline.ErrInvalid, field, m[1]))
 			}
 		}
 	}
@@ -139,7 +139,7 @@ func (t *Trigger) topicOf(c pipeline.Change) (string, error) {
 	}
 	values := map[string]string{"site": t.site, "model": c.Model, "op": string(c.Op), "origin": c.Origin, "pk": c.Key.PK, "sk": c.Key.SK}
 	topic := placeholder.ReplaceAllStringFunc(tmpl, func(s string) string {
-		return levelEscaper.Replace(values[s[2:len(s)-1]])
+		return levelEscaper.Replace(values[s[1:len(s)-1]])
 	})
 	if len(topic) > maxTopic {
 		return "", fmt.Errorf("the topic is %d bytes, at most %d", len(topic), maxTopic)

@@ -32,8 +32,9 @@ func TestConfigValidate(t *testing.T) {
 		{"ok", func(c *Config) { c.Transport = "cloud" }, ""},
 		{"wildcard", func(c *Config) { c.Transport = "cloud"; c.Topic = "a/+/b" }, "no wildcard"},
 		{"hash", func(c *Config) { c.Transport = "cloud"; c.Topics = map[string]string{"User": "a/#"} }, "topics.User"},
-		{"dollar", func(c *Config) { c.Transport = "cloud"; c.Topic = "$SYS/x" }, "no wildcard"},
-		{"unknown placeholder", func(c *Config) { c.Transport = "cloud"; c.Topic = "a/${nope}" }, "unknown placeholder ${nope}"},
+		{"dollar", func(c *Config) { c.Transport = "cloud"; c.Topic = "$SYS/x" }, "starts with no"},
+		{"brace", func(c *Config) { c.Transport = "cloud"; c.Topic = "a/{site/b" }, "around a placeholder"},
+		{"unknown placeholder", func(c *Config) { c.Transport = "cloud"; c.Topic = "a/{nope}" }, "unknown placeholder {nope}"},
 		{"empty", func(c *Config) { c.Transport = "cloud"; c.Topic = "" }, "empty topic"},
 		{"bad origin", func(c *Config) { c.Transport = "cloud"; c.Origin = "mars" }, "origin"},
 	} {
@@ -83,8 +84,8 @@ func TestPublishesThroughABroker(t *testing.T) {
 
 	c := NewDefaultConfig()
 	c.Transport = "cloud"
-	c.Topic = "events/${site}/${model}/${op}/${pk}"
-	c.Topics = map[string]string{"Command": "events/commands/${origin}/${sk}"}
+	c.Topic = "events/{site}/{model}/{op}/{pk}"
+	c.Topics = map[string]string{"Command": "events/commands/{origin}/{sk}"}
 	c.Models = []string{"Reading", "Command"}
 	require.NoError(t, c.Validate())
 	trig, err := create(ctx, pipeline.Settings{Site: "cloud", Transport: func(name string) (pipeline.Transport, bool) {
