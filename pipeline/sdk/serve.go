@@ -156,4 +156,3 @@ func Decode(config []byte, out any) error {
 	}
 	return nil
 }
-

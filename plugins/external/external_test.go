@@ -177,7 +177,11 @@ func TestBadPlugins(t *testing.T) {
 		{"missing binary", testConfig(filepath.Join(bin, "nope"), nil), "no such file"},
 		{"not executable", testConfig(notExec, nil), "permission denied"},
 		{"not a plugin", testConfig(notPlugin, nil), "plugin/test"},
-		{"checksum", func() *Config { c := testConfig(tp, map[string]any{"mode": "ok"}); c.SHA256 = strings.Repeat("0", 64); return c }(), "SHA-256"},
+		{"checksum", func() *Config {
+			c := testConfig(tp, map[string]any{"mode": "ok"})
+			c.SHA256 = strings.Repeat("0", 64)
+			return c
+		}(), "SHA-256"},
 		{"config refused", testConfig(tp, map[string]any{"mode": "refuse-config"}), "this config is refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
