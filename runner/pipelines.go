@@ -114,6 +114,7 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 		if err != nil {
 			return fmt.Errorf("trigger %s: %w", tp.ID, err)
 		}
+		r.closeLater(c)
 		trig, ok := c.(pipeline.Trigger)
 		if !ok {
 			return fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
@@ -145,6 +146,7 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
 	}
+	r.closeLater(c)
 	if b, ok := c.(pipeline.StageBinder); ok {
 		ss := pipeline.StageSettings{Pipeline: p.Name, Direction: p.Direction, Side: side, Receiving: p.From.Kind == pipeline.KindTransport}
 		if err := b.Bind(ss); err != nil {
@@ -152,6 +154,14 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 		}
 	}
 	return c, nil
+}
+
+// closeLater keeps a stage or trigger that holds resources (an external
+// plugin's process) to close when the runner stops.
+func (r *Runner) closeLater(c any) {
+	if cl, ok := c.(interface{ Close(context.Context) error }); ok {
+		r.closers = append(r.closers, cl)
+	}
 }
 
 // ownerAttr is the attribute naming the device an item belongs to.

@@ -54,7 +54,9 @@ type Runner struct {
 	receivers  []*receiver
 	responders []*responder
 	triggers   []*triggerQueue
-	router     *message.Router
+	// closers are stages and triggers to close at stop.
+	closers []interface{ Close(context.Context) error }
+	router  *message.Router
 	// runCtx lives from Open to Shutdown: the pipelines run on it.
 	runCtx context.Context
 	cancel context.CancelFunc
@@ -456,6 +458,11 @@ func (r *Runner) stop(ctx context.Context) error {
 		defer ccancel()
 	}
 	var cerrs []error
+	for _, c := range r.closers {
+		if err := c.Close(cctx); err != nil {
+			cerrs = append(cerrs, err)
+		}
+	}
 	for _, name := range slices.Backward(sortedKeys(r.transports)) {
 		if err := r.transports[name].Close(cctx); err != nil {
 			cerrs = append(cerrs, fmt.Errorf("transport/%s: %w", name, err))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/external"
 	"github.com/iotod/iotod/plugins/stages/batch"
 	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
@@ -27,10 +28,12 @@ func components() (*pipeline.Registry, error) {
 		// stages
 		policy.NewFactory(),
 		batch.NewFactory(),
+		external.NewStageFactory(),
 		// triggers
 		logtrigger.NewFactory(),
 		exectrigger.NewFactory(),
 		webhook.NewFactory(),
 		publishtrigger.NewFactory(),
+		external.NewTriggerFactory(),
 	)
 }

@@ -105,11 +105,11 @@ func TestBuiltinConfigs(t *testing.T) {
 // checkedDefault validates def, a plugin's default config; a default may
 // lack the one key only the user can give: a storage's path, the exec
 // trigger's command, the webhook trigger's url, the publish trigger's
-// transport.
+// transport, an external plugin's path.
 func checkedDefault(f pipeline.Factory, def pipeline.Config) error {
 	err := def.Validate()
 	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url", "trigger/publish": "transport"}[string(f.Kind())+"/"+f.Type()]
-	if f.Kind() == pipeline.KindStorage {
+	if f.Kind() == pipeline.KindStorage || f.Type() == "plugin" {
 		required = "path"
 	}
 	if err == nil || required == "" {
