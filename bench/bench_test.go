@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,5 +51,21 @@ func TestRunTriggersSmoke(t *testing.T) {
 	require.NoError(t, RunTriggers(context.Background(), TriggerOptions{Dir: t.TempDir(), Changes: 1000, Runs: 1, Out: &out}))
 	for _, want := range []string{"apply, no trigger", "apply, 3 triggers queued", "ratio"} {
 		require.Contains(t, out.String(), want)
+	}
+}
+
+// TestRunPluginSmoke builds the example redact plugin and runs P7 at a
+// tiny size: every batch size prints both figures (not checked).
+func TestRunPluginSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	bin := filepath.Join(t.TempDir(), "redact")
+	out, err := exec.Command("go", "build", "-o", bin, "../examples/plugins/redact").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	var buf bytes.Buffer
+	require.NoError(t, RunPlugin(context.Background(), PluginOptions{Path: bin, Changes: 200, Runs: 1, Out: &buf}))
+	for _, want := range []string{"batch     1:", "batch   100:", "batch  1000:", "external"} {
+		require.Contains(t, buf.String(), want)
 	}
 }

@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure iotod beside raw baselines run in the same process",
 	}
-	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchDynamoDBCmd(), newBenchTriggersCmd())
+	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchDynamoDBCmd(), newBenchTriggersCmd(), newBenchPluginCmd())
 	return cmd
 }
 
@@ -212,5 +212,29 @@ func newBenchTriggersCmd() *cobra.Command {
 	f.IntVar(&o.Changes, "changes", 50_000, "device changes applied per run")
 	f.IntVar(&o.Runs, "runs", 3, "runs per figure (the median is reported)")
 	f.IntVar(&o.Triggers, "triggers", 3, "triggers each change is queued for")
+	return cmd
+}
+
+func newBenchPluginCmd() *cobra.Command {
+	var o bench.PluginOptions
+	cmd := &cobra.Command{
+		Use:   "plugin",
+		Short: "P7: the example redact stage as an external plugin against the same code in-process, at batch sizes 1, 100 and 1000",
+		Long: `Build the example plugin first: go build -o bin/redact ./examples/plugins/redact
+then: iotod bench plugin --path bin/redact`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Path == "" {
+				return fmt.Errorf("--path: the example redact plugin's binary (go build -o bin/redact ./examples/plugins/redact)")
+			}
+			o.Out = cmd.OutOrStdout()
+			return bench.RunPlugin(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Path, "path", "", "the example redact plugin's binary")
+	f.IntVar(&o.Changes, "changes", 100_000, "changes per figure")
+	f.IntVar(&o.Runs, "runs", 3, "runs per figure (the median is reported)")
+	f.IntSliceVar(&o.Sizes, "sizes", []int{1, 100, 1000}, "batch sizes")
 	return cmd
 }

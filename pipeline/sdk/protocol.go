@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -39,8 +40,8 @@ func init() { encoding.RegisterCodec(jsonCodec{}) }
 
 type jsonCodec struct{}
 
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return gojson.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
 func (jsonCodec) Name() string                       { return Codec }
 
 // ConfigureRequest carries the plugin's config (the YAML's `config`
