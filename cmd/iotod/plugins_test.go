@@ -189,7 +189,7 @@ transports:
 
 func TestDescribeErrors(t *testing.T) {
 	_, err := execute(t, "plugins", "describe", "stage/nope")
-	assert.ErrorContains(t, err, `unknown stage type "nope" (known: batch, policy)`)
+	assert.ErrorContains(t, err, `unknown stage type "nope" (known: batch, plugin, policy)`)
 	_, err = execute(t, "plugins", "describe", "batch")
 	assert.ErrorContains(t, err, `"batch" is not KIND/TYPE`)
 	_, err = execute(t, "plugins", "describe")

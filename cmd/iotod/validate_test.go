@@ -67,7 +67,7 @@ func TestValidateEveryError(t *testing.T) {
 	require.ErrorAs(t, err, &errs)
 	assert.Equal(t, []string{
 		base + `:11: pipelines.up.stages[1].batch.limit: "10 KB" is not a size (want e.g. 512, 10KB, 1MB)`,
-		base + `:15: pipelines.ingest.stages[0]: log is a trigger, not a stage (stage types: batch, policy)`,
+		base + `:15: pipelines.ingest.stages[0]: log is a trigger, not a stage (stage types: batch, plugin, policy)`,
 		base + `:16: pipelines.ingest.to: storage/clod names nothing: the storage entries are cloud, local`,
 		override + `:2: storage.local.durability: must be "sync" or "async", got "maybe"`,
 	}, strings.Split(err.Error(), "\n"))

@@ -63,22 +63,8 @@ type Config struct {
 	_ struct{}
 }
 
-// TLSConfig configures TLS for mqtts:// and ssl:// URLs. Relative paths
-// are read from the config file's folder.
-type TLSConfig struct {
-	CAFile             string `yaml:"ca_file" desc:"PEM file of the CAs that sign the broker's certificate (default: the system's)"`
-	CertFile           string `yaml:"cert_file" desc:"PEM client certificate, for mutual TLS (AWS IoT Core)"`
-	KeyFile            string `yaml:"key_file" desc:"PEM private key of cert_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" desc:"accept any broker certificate (tests only)"`
-	ServerName         string `yaml:"server_name" desc:"name checked in the broker's certificate (default: the URL's host)"`
-
-	_ struct{}
-}
-
-// set reports whether any TLS setting is given.
-func (c TLSConfig) set() bool {
-	return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify || c.ServerName != ""
-}
+// TLSConfig is the transport's TLS, under its tls key.
+type TLSConfig = pipeline.ClientTLS
 
 // NewDefaultConfig returns the defaults.
 func NewDefaultConfig() Config {
@@ -120,7 +106,7 @@ func (c Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		fault("tls", "cert_file and key_file go together")
 	}
-	if err == nil && !tlsScheme && c.TLS.set() {
+	if err == nil && !tlsScheme && c.TLS.IsSet() {
 		fault("tls", "given, but url %q is not TLS (use mqtts://)", c.URL)
 	}
 	if c.KeepAlive < time.Second || c.KeepAlive > math.MaxUint16*time.Second {

@@ -3,13 +3,11 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -33,41 +31,13 @@ func dialConfig(cfg Config, dir string) (*url.URL, *tls.Config, error) {
 	if !secure {
 		return u, nil, nil
 	}
-	tc, err := buildTLS(cfg.TLS, dir)
+	tc, err := cfg.TLS.Build(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	return u, tc, nil
 }
 
-// buildTLS reads the CA and client certificate files of c.
-func buildTLS(c TLSConfig, dir string) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // asked for in the config, for tests
-	}
-	if c.CAFile != "" {
-		path := resolve(dir, c.CAFile, "")
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", path)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(resolve(dir, c.CertFile, ""), resolve(dir, c.KeyFile, ""))
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file and tls.key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
 
 // resolve returns path (or def when path is empty) anchored at dir when
 // relative.

@@ -50,22 +50,8 @@ type Config struct {
 	_ struct{}
 }
 
-// TLSConfig configures TLS for https:// URLs. Relative paths are read
-// from the config file's folder.
-type TLSConfig struct {
-	CAFile             string `yaml:"ca_file" desc:"PEM file of the CAs that sign the server's certificate (default: the system's)"`
-	CertFile           string `yaml:"cert_file" desc:"PEM client certificate, for mutual TLS"`
-	KeyFile            string `yaml:"key_file" desc:"PEM private key of cert_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" desc:"accept any server certificate: for tests only, never in production"`
-	ServerName         string `yaml:"server_name" desc:"name checked in the server's certificate (default: the URL's host)"`
-
-	_ struct{}
-}
-
-// set reports whether any TLS setting is given.
-func (c TLSConfig) set() bool {
-	return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.InsecureSkipVerify || c.ServerName != ""
-}
+// TLSConfig is the webhook's TLS, under its tls key.
+type TLSConfig = pipeline.ClientTLS
 
 // NewDefaultConfig returns the defaults; URL is left for the user.
 func NewDefaultConfig() Config {
@@ -100,7 +86,7 @@ func (c *Config) Validate() error {
 			fault("url", "%s has no host", pipeline.Quote(c.URL))
 		case u.User != nil:
 			fault("url", "%s: give credentials in headers (Authorization), not in the URL", pipeline.Quote(u.Redacted()))
-		case u.Scheme == "http" && c.TLS.set():
+		case u.Scheme == "http" && c.TLS.IsSet():
 			fault("tls", "given, but url %s is not https", pipeline.Quote(c.URL))
 		}
 	}

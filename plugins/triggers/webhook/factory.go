@@ -42,7 +42,7 @@ func create(_ context.Context, set pipeline.Settings, c Config) (any, error) {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if u.Scheme == "https" {
-		tc, err := buildTLS(c.TLS, set.Dir)
+		tc, err := c.TLS.Build(set.Dir)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", pipeline.ErrInvalid, err)
 		}
