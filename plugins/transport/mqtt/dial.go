@@ -38,7 +38,6 @@ func dialConfig(cfg Config, dir string) (*url.URL, *tls.Config, error) {
 	return u, tc, nil
 }
 
-
 // resolve returns path (or def when path is empty) anchored at dir when
 // relative.
 func resolve(dir, path, def string) string {
