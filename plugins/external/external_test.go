@@ -217,6 +217,7 @@ func TestBadPlugins(t *testing.T) {
 			cfg.CallTimeout = 300 * time.Millisecond
 			st, _, err := newStage(t, cfg)
 			require.NoError(t, err)
+			before := st.p.client
 			t0 := time.Now()
 			_, err = st.Process(context.Background(), batchOf(2))
 			require.Error(t, err)
@@ -224,6 +225,10 @@ func TestBadPlugins(t *testing.T) {
 			assert.Contains(t, err.Error(), "plugin/test")
 			assert.Equal(t, tc.permanent, pipeline.IsPermanent(err))
 			assert.Less(t, time.Since(t0), 5*time.Second, "bounded by the call timeout")
+			if tc.mode == "hang" {
+				require.Eventually(t, func() bool { return before.Exited() }, 5*time.Second, 20*time.Millisecond,
+					"a plugin that did not answer in time is stopped (the next call starts a new one)")
+			}
 		})
 	}
 }

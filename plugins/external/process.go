@@ -143,9 +143,26 @@ func (p *process) call(ctx context.Context, fn func(context.Context, *sdk.Client
 		defer cancel()
 	}
 	if err := fn(ctx, rpc); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// It did not answer in time: whatever it is stuck on, a new
+			// process takes the next call.
+			p.kill(rpc)
+		}
 		return fmt.Errorf("plugin %s: %w", p.name, callError(err))
 	}
 	return nil
+}
+
+// kill stops the process behind rpc (if it is still the current one), so
+// that the next call starts a new one.
+func (p *process) kill(rpc *sdk.Client) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && p.rpc == rpc {
+		p.log.Warn("plugin did not answer in time; it is started again", "plugin", p.name)
+		p.client.Kill()
+		p.client, p.rpc = nil, nil
+	}
 }
 
 // callError turns a gRPC status into iotod's error kinds.
