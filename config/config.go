@@ -132,6 +132,9 @@ type ComponentConfig struct {
 	ID      pipeline.ID
 	Factory pipeline.Factory
 	Config  pipeline.Config
+	// Where is the entry's file:line, Path its key path
+	// (pipelines.up.stages[1]), for errors found after loading.
+	Where, Path string
 
 	_ struct{}
 }

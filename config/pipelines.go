@@ -104,6 +104,8 @@ func (l *loader) components(n *yaml.Node, path string, kind pipeline.Kind) []Com
 			continue
 		}
 		seen[c.ID] = i
+		at := l.pos(item)
+		c.Where, c.Path = fmt.Sprintf("%s:%d", at.file, at.line), p
 		out = append(out, c)
 	}
 	return out

@@ -81,6 +81,13 @@ type Settings struct {
 	Transport func(name string) (Transport, bool)
 }
 
+// Checker is implemented by configs that can be checked further than
+// Validate does, by `iotod validate`, without running anything for good:
+// an external plugin's config, which only the plugin can check.
+type Checker interface {
+	Check(ctx context.Context, set Settings) error
+}
+
 // Factory makes components of one type of one kind.
 type Factory interface {
 	Kind() Kind

@@ -113,3 +113,33 @@ func zombie(pid int) bool {
 	fields := strings.Fields(string(b))
 	return len(fields) > 2 && fields[2] == "Z"
 }
+
+// iotod validate has each external plugin check its own config, and
+// reports a refusal, a missing binary or a checksum mismatch with the
+// entry's file and line; a good config passes.
+func TestValidateChecksPluginConfigs(t *testing.T) {
+	bin := buildIotod(t)
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "redact"), "../../examples/plugins/redact").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	with := func(stage string) string {
+		return strings.Replace(allInOneConfig, "      - batch: {delay: 20ms, count: 200}\n", "      - "+stage+"\n      - batch: {delay: 20ms, count: 200}\n", 1)
+	}
+	good := writeConfig(t, with(fmt.Sprintf(`plugin/redact: {path: %q, config: {fields: [age]}}`, filepath.Join(dir, "redact"))))
+	res := runCLI(t, bin, "validate", "-c", good)
+	require.Zero(t, res.code, res.stderr)
+	assert.Contains(t, res.stdout, "plugin/redact")
+
+	for _, tc := range []struct{ stage, want string }{
+		{fmt.Sprintf(`plugin/redact: {path: %q, config: {colour: blue}}`, filepath.Join(dir, "redact")), `unknown field "colour"`},
+		{fmt.Sprintf(`plugin/redact: {path: %q, config: {}}`, filepath.Join(dir, "redact")), "give fields to remove"},
+		{`plugin/redact: {path: no-such-plugin}`, "no-such-plugin"},
+		{fmt.Sprintf(`plugin/redact: {path: %q, sha256: %q, config: {fields: [a]}}`, filepath.Join(dir, "redact"), strings.Repeat("ab", 32)), "SHA-256"},
+	} {
+		cfg := writeConfig(t, with(tc.stage))
+		res := runCLI(t, bin, "validate", "-c", cfg)
+		assert.Equal(t, 1, res.code, "%s: %s", tc.stage, res.stdout)
+		assert.Contains(t, res.stderr, tc.want)
+		assert.Contains(t, res.stderr, cfg+":13: pipelines.up.stages[1].plugin/redact", "file:line and key path")
+	}
+}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/config"
+	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -27,9 +30,38 @@ problem with its file, line and key path, and then exits 1.`,
 			if err != nil {
 				return err
 			}
+			if err := checkPlugins(cmd.Context(), cfg); err != nil {
+				return err
+			}
 			return printSummary(cmd.OutOrStdout(), cfg, sch)
 		},
 	}
+}
+
+// checkPlugins has each component whose config can be checked further
+// (pipeline.Checker: an external plugin, which checks its own config)
+// check it, and reports every fault with the entry's file and line.
+func checkPlugins(ctx context.Context, cfg *config.Config) error {
+	var faults []string
+	for _, name := range slices.Sorted(maps.Keys(cfg.Pipelines)) {
+		p := cfg.Pipelines[name]
+		for _, list := range [][]config.ComponentConfig{p.Stages, p.Triggers} {
+			for _, c := range list {
+				ch, ok := c.Config.(pipeline.Checker)
+				if !ok {
+					continue
+				}
+				set := pipeline.Settings{ID: c.ID, Kind: c.Factory.Kind(), Site: cfg.Site, Dir: cfg.Dir}
+				if err := ch.Check(ctx, set); err != nil {
+					faults = append(faults, fmt.Sprintf("%s: %s.%s: %s", c.Where, c.Path, c.ID, oneLineErr(err)))
+				}
+			}
+		}
+	}
+	if len(faults) > 0 {
+		return errors.New(strings.Join(faults, "\n"))
+	}
+	return nil
 }
 
 // printSummary writes "ok" and what cfg declares, one line a component.

@@ -42,16 +42,8 @@ func NewTriggerFactory() pipeline.Factory {
 // another protocol, of another checksum, or that refuses its config stops
 // the start-up with a clear error.
 func open(ctx context.Context, set pipeline.Settings, c Config) (*process, error) {
-	path := c.Path
-	if !filepath.IsAbs(path) && set.Dir != "" {
-		path = filepath.Join(set.Dir, path)
-	}
-	log := set.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	name := set.ID.String()
-	p, err := newProcess(name, path, c, sdk.ConfigureRequest{Kind: set.Kind, Name: name, Site: set.Site}, log)
+	p, err := newProcess(name, resolvePath(set.Dir, c.Path), c, sdk.ConfigureRequest{Kind: set.Kind, Name: name, Site: set.Site}, loggerOf(set))
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +52,21 @@ func open(ctx context.Context, set pipeline.Settings, c Config) (*process, error
 		return nil, pipeline.Permanent(fmt.Errorf("%w: %w", pipeline.ErrInvalid, err))
 	}
 	return p, nil
+}
+
+// resolvePath anchors a relative plugin path at the config's folder.
+func resolvePath(dir, path string) string {
+	if !filepath.IsAbs(path) && dir != "" {
+		return filepath.Join(dir, path)
+	}
+	return path
+}
+
+func loggerOf(set pipeline.Settings) *slog.Logger {
+	if set.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return set.Logger
 }
 
 // Stage is an external stage.

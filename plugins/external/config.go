@@ -6,12 +6,14 @@
 package external
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/sdk"
 )
 
 // TypeName is the type of external components in pipelines.yaml.
@@ -63,4 +65,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Check starts the plugin, has it check its config, and stops it
+// (pipeline.Checker, for iotod validate): a missing binary, a checksum
+// or protocol mismatch, or a config the plugin refuses is reported.
+func (c *Config) Check(ctx context.Context, set pipeline.Settings) error {
+	p, err := newProcess(set.ID.String(), resolvePath(set.Dir, c.Path), *c,
+		sdk.ConfigureRequest{Kind: set.Kind, Name: set.ID.String(), Site: set.Site, Check: true}, loggerOf(set))
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	_, err = p.clientFor(ctx)
+	return err
 }
