@@ -1,8 +1,6 @@
 package runner
 
 import (
-	json "github.com/goccy/go-json"
-
 	"github.com/iotod/iotod/pipeline"
 )
 
@@ -28,21 +26,8 @@ func (s *sender) stampCursors(site string, b *pipeline.Batch) {
 	s.lastSent[site] = top
 }
 
-// ownerRoute routes a cloud change to the device named by its owner
-// attribute (for example deviceId), or to every device when the item has
-// none (and for removes, which carry no item).
+// ownerRoute routes a cloud change by its owner attribute
+// (pipeline.OwnerRoute).
 func ownerRoute(attr string) func(c *pipeline.Change) string {
-	return func(c *pipeline.Change) string {
-		if attr == "" || len(c.Item) == 0 {
-			return pipeline.Broadcast
-		}
-		var item map[string]any
-		if json.Unmarshal(c.Item, &item) != nil {
-			return pipeline.Broadcast
-		}
-		if site, ok := item[attr].(string); ok && site != "" {
-			return site
-		}
-		return pipeline.Broadcast
-	}
+	return func(c *pipeline.Change) string { return pipeline.OwnerRoute(attr, c) }
 }

@@ -83,21 +83,8 @@ func (h *Handler) Replicates(model string) bool {
 	return m.Process.Sync == schema.SyncDown || m.Process.Sync == schema.SyncBoth
 }
 
-// Route names the site a change goes to: the owner attribute of its
-// item, or pipeline.Broadcast when it has none (or is a remove).
-func (h *Handler) Route(c *pipeline.Change) string {
-	if len(c.Item) == 0 {
-		return pipeline.Broadcast
-	}
-	var item map[string]any
-	if json.Unmarshal(c.Item, &item) != nil {
-		return pipeline.Broadcast
-	}
-	if site, ok := item[h.cfg.Owner].(string); ok && site != "" {
-		return site
-	}
-	return pipeline.Broadcast
-}
+// Route names the site a change goes to (pipeline.OwnerRoute).
+func (h *Handler) Route(c *pipeline.Change) string { return pipeline.OwnerRoute(h.cfg.Owner, c) }
 
 // Stats counts what one event gave.
 type Stats struct {
