@@ -168,6 +168,9 @@ func TestBadPlugins(t *testing.T) {
 	require.NoError(t, os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o600))
 	notPlugin := filepath.Join(t.TempDir(), "not-a-plugin")
 	require.NoError(t, os.WriteFile(notPlugin, []byte("#!/bin/sh\necho hello\n"), 0o700))
+	// A plugin of another protocol version: its handshake line says 99.
+	otherVersion := filepath.Join(t.TempDir(), "other-version")
+	require.NoError(t, os.WriteFile(otherVersion, []byte("#!/bin/sh\necho '1|99|tcp|127.0.0.1:1|grpc'\nsleep 5\n"), 0o700))
 
 	for _, tc := range []struct {
 		name string
@@ -183,6 +186,7 @@ func TestBadPlugins(t *testing.T) {
 			return c
 		}(), "SHA-256"},
 		{"config refused", testConfig(tp, map[string]any{"mode": "refuse-config"}), "this config is refused"},
+		{"another protocol version", testConfig(otherVersion, nil), "another plugin protocol"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "not a plugin" {
