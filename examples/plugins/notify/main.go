@@ -7,9 +7,17 @@
 //	  - plugin/notify:
 //	      path: ./notify
 //	      config: {file: /var/log/iotod-changes.jsonl}
+//
+// Each line is a whole change, so a reader can rebuild it:
+//
+//	{"pipeline":"ingest","change":{"seq":7,"model":"User","op":"create","key":{...},"item":{...},"version":{...},"origin":"dev-1","time":1700000000000}}
+//
+// A reader decodes a line into a struct like line below; its Change is a
+// pipeline.Change again.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,22 +44,36 @@ func parse(b []byte) (config, error) {
 	return c, nil
 }
 
+// line is one line of the file: the pipeline that fired, and the change
+// in iotod's own JSON form (model, op, key, item, version, origin, time,
+// seq).
+type line struct {
+	Pipeline string          `json:"pipeline"`
+	Change   pipeline.Change `json:"change"`
+}
+
 type trigger struct{ cfg config }
 
 // Fire appends the changes and syncs the file: once Fire returns, they
-// are on disk (iotod delivers the same batch again when Fire fails).
+// are on disk (iotod delivers the same batch again when Fire fails, so a
+// reader may see a change twice).
 func (t *trigger) Fire(_ context.Context, pipelineName string, changes []pipeline.Change) error {
+	// The lines of the batch go to the file in one write, so batches
+	// written at once (several pipelines, one file) do not mix their lines.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // Encode ends each object with a newline
+	for _, c := range changes {
+		if err := enc.Encode(line{Pipeline: pipelineName, Change: c}); err != nil {
+			return fmt.Errorf("notify: %w", err)
+		}
+	}
 	f, err := os.OpenFile(t.cfg.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	enc := json.NewEncoder(f)
-	for _, c := range changes {
-		line := map[string]any{"pipeline": pipelineName, "model": c.Model, "op": c.Op, "key": c.Key, "version": c.Version.String(), "item": c.Item}
-		if err := enc.Encode(line); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("notify: %w", err)
-		}
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("notify: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
