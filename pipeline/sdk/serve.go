@@ -103,13 +103,12 @@ func (s *server) Configure(_ context.Context, req *ConfigureRequest) (*Configure
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch v := c.(type) {
-	case pipeline.Stage:
-		s.stage = v
-	case pipeline.Trigger:
-		s.trigger = v
+	// By the kind asked for: a type may be both a stage and a trigger.
+	switch req.Kind {
+	case pipeline.KindStage:
+		s.stage = c.(pipeline.Stage)
 	default:
-		return nil, status.Errorf(codes.InvalidArgument, "built a %T", c)
+		s.trigger = c.(pipeline.Trigger)
 	}
 	return &ConfigureReply{}, nil
 }

@@ -82,6 +82,12 @@ func TestNotifyPluginTriggerConformance(t *testing.T) {
 				return notify(filepath.Join(t.TempDir(), "missing-folder", "changes.jsonl"))
 			},
 			Permanent: false, // the folder may be there next time
+		}, {
+			Name: "PermanentRefusal", // the test plugin says retrying cannot help
+			New: func(t *testing.T) plugintest.TriggerTarget {
+				return plugintest.TriggerTarget{Config: testConfig(filepath.Join(bin, "testplugin"), map[string]any{"mode": "refuse"})}
+			},
+			Permanent: true,
 		}},
 	})
 }
