@@ -56,8 +56,12 @@ type ConfigureRequest struct {
 	Check bool `json:"check,omitempty"`
 }
 
-// ConfigureReply is empty: a refused config is a gRPC error.
-type ConfigureReply struct{}
+// ConfigureReply says what iotod needs to know of the component built (a
+// refused config is a gRPC error): for a transport, its maximum payload
+// (0: none).
+type ConfigureReply struct {
+	MaxPayload int `json:"max_payload,omitempty"`
+}
 
 // ProcessRequest is a batch for a stage, with the changes refused
 // before it (a batch's Rejected does not travel in its JSON).
@@ -82,11 +86,57 @@ type FireRequest struct {
 // FireReply is empty.
 type FireReply struct{}
 
+// PublishRequest is one message for a transport to publish on Channel
+// to (or from) Site.
+type PublishRequest struct {
+	Channel  pipeline.Channel  `json:"channel"`
+	Site     string            `json:"site"`
+	UUID     string            `json:"uuid"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Payload  []byte            `json:"payload"`
+}
+
+// PublishReply is empty: the transport has the message.
+type PublishReply struct{}
+
+// SubscribeFrame is what iotod sends on a Subscribe stream: first the
+// channel and site to subscribe to, then the settlement of each
+// delivery N (Ack true: acked; false: nacked, to be delivered again).
+type SubscribeFrame struct {
+	Channel pipeline.Channel `json:"channel,omitempty"`
+	Site    string           `json:"site,omitempty"`
+	N       uint64           `json:"n,omitempty"`
+	Ack     bool             `json:"ack,omitempty"`
+}
+
+// Delivery is what a plugin sends on a Subscribe stream: first Ready,
+// once the subscription is live, then each message, numbered from 1.
+type Delivery struct {
+	Ready    bool              `json:"ready,omitempty"`
+	N        uint64            `json:"n,omitempty"`
+	UUID     string            `json:"uuid,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Payload  []byte            `json:"payload,omitempty"`
+}
+
+// ConnectedRequest asks a transport whether it is connected.
+type ConnectedRequest struct{}
+
+// ConnectedReply answers it; Known is false when the transport does not
+// say (it implements no Connected method).
+type ConnectedReply struct {
+	Known     bool `json:"known,omitempty"`
+	Connected bool `json:"connected,omitempty"`
+}
+
 // service is what a plugin process serves.
 type service interface {
 	Configure(context.Context, *ConfigureRequest) (*ConfigureReply, error)
 	Process(context.Context, *ProcessRequest) (*ProcessReply, error)
 	Fire(context.Context, *FireRequest) (*FireReply, error)
+	Publish(context.Context, *PublishRequest) (*PublishReply, error)
+	Connected(context.Context, *ConnectedRequest) (*ConnectedReply, error)
+	Subscribe(grpc.ServerStream) error
 }
 
 func unary[Req, Rep any](call func(service, context.Context, *Req) (*Rep, error), method string) grpc.MethodDesc {
@@ -110,7 +160,15 @@ var serviceDesc = grpc.ServiceDesc{
 		unary(service.Configure, "Configure"),
 		unary(service.Process, "Process"),
 		unary(service.Fire, "Fire"),
+		unary(service.Publish, "Publish"),
+		unary(service.Connected, "Connected"),
 	},
+	Streams: []grpc.StreamDesc{{
+		StreamName:    "Subscribe",
+		Handler:       func(srv any, stream grpc.ServerStream) error { return srv.(service).Subscribe(stream) },
+		ServerStreams: true,
+		ClientStreams: true,
+	}},
 }
 
 // Client calls a plugin process; iotod's host side uses it.
@@ -124,8 +182,12 @@ func (c *Client) call(ctx context.Context, method string, in, out any) error {
 }
 
 // Configure sends the config; with req.Check the plugin only validates it.
-func (c *Client) Configure(ctx context.Context, req *ConfigureRequest) error {
-	return c.call(ctx, "Configure", req, &ConfigureReply{})
+func (c *Client) Configure(ctx context.Context, req *ConfigureRequest) (*ConfigureReply, error) {
+	var out ConfigureReply
+	if err := c.call(ctx, "Configure", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Process sends a batch to the plugin's stage. What it returns covers
@@ -150,6 +212,41 @@ func (c *Client) Process(ctx context.Context, b *pipeline.Batch) (*pipeline.Batc
 // Fire sends changes to the plugin's trigger.
 func (c *Client) Fire(ctx context.Context, pipelineName string, changes []pipeline.Change) error {
 	return c.call(ctx, "Fire", &FireRequest{Pipeline: pipelineName, Changes: changes}, &FireReply{})
+}
+
+// Publish has the plugin's transport publish a message.
+func (c *Client) Publish(ctx context.Context, req *PublishRequest) error {
+	return c.call(ctx, "Publish", req, &PublishReply{})
+}
+
+// Connected asks the plugin's transport whether it is connected; known
+// is false when it does not say.
+func (c *Client) Connected(ctx context.Context) (connected, known bool, err error) {
+	var out ConnectedReply
+	if err := c.call(ctx, "Connected", &ConnectedRequest{}, &out); err != nil {
+		return false, false, err
+	}
+	return out.Connected, out.Known, nil
+}
+
+// Subscribe opens a Subscribe stream: it sends the first frame and waits
+// for the plugin's Ready. The stream ends with ctx.
+func (c *Client) Subscribe(ctx context.Context, ch pipeline.Channel, site string) (grpc.ClientStream, error) {
+	s, err := c.conn.NewStream(ctx, &serviceDesc.Streams[0], "/"+ServiceName+"/Subscribe", grpc.CallContentSubtype(Codec))
+	if err != nil {
+		return nil, fmt.Errorf("Subscribe: %w", err)
+	}
+	if err := s.SendMsg(&SubscribeFrame{Channel: ch, Site: site}); err != nil {
+		return nil, fmt.Errorf("Subscribe: %w", err)
+	}
+	var d Delivery
+	if err := s.RecvMsg(&d); err != nil {
+		return nil, fmt.Errorf("Subscribe: %w", err)
+	}
+	if !d.Ready {
+		return nil, fmt.Errorf("Subscribe: the plugin sent a message before it said the subscription is live")
+	}
+	return s, nil
 }
 
 // grpcPlugin is the go-plugin Plugin of both sides: the plugin process

@@ -1,10 +1,12 @@
 // Package sdk is how a third party writes an iotod plugin that runs in a
-// process of its own: implement a stage or a trigger (the same
-// interfaces as iotod's built-ins: pipeline.Stage, pipeline.Trigger),
+// process of its own: implement a stage, a trigger or a transport (the
+// same interfaces as iotod's built-ins: pipeline.Stage, pipeline.Trigger,
+// pipeline.Transport),
 // and call Serve from main. iotod starts the binary named in the YAML
-// (`plugin/NAME: {path: ..., config: {...}}`), hands it its config, and
-// sends it whole batches over gRPC; the author never touches go-plugin
-// or gRPC. docs/plugins.md walks through it.
+// (`plugin/NAME: {path: ..., config: {...}}`, or a transport of `type:
+// plugin`), hands it its config, and sends it whole batches (or a
+// transport's messages) over gRPC; the author never touches go-plugin or
+// gRPC. docs/plugins.md walks through it.
 package sdk
 
 import (
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -34,6 +37,10 @@ type Plugin struct {
 	Stage func(config []byte) (pipeline.Stage, error)
 	// Trigger builds the plugin's trigger (nil: it has none).
 	Trigger func(config []byte) (pipeline.Trigger, error)
+	// Transport builds the plugin's transport (nil: it has none). If it
+	// implements pipeline.PayloadLimiter, iotod learns its maximum; if it
+	// has a `Connected() bool` method, iotod's status shows it.
+	Transport func(config []byte) (pipeline.Transport, error)
 }
 
 // Serve serves p to the iotod process that started this one, until
@@ -41,26 +48,45 @@ type Plugin struct {
 // exits. Log to stderr (a log/slog or hclog logger): iotod shows the
 // lines with the plugin's name.
 func Serve(p Plugin) {
+	srv := &server{p: p}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
-		Plugins:         plugin.PluginSet{PluginName: &grpcPlugin{impl: &server{p: p}}},
+		Plugins:         plugin.PluginSet{PluginName: &grpcPlugin{impl: srv}},
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Info, JSONFormat: true}),
 	})
+	srv.close()
 }
 
 // server serves one plugin process: a process serves one component.
 type server struct {
 	p Plugin
 
-	mu      sync.Mutex
-	stage   pipeline.Stage
-	trigger pipeline.Trigger
+	mu        sync.Mutex
+	stage     pipeline.Stage
+	trigger   pipeline.Trigger
+	transport pipeline.Transport
+}
+
+// close closes what the plugin built, when iotod stops it.
+func (s *server) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range []any{s.stage, s.trigger, s.transport} {
+		if cl, ok := c.(interface{ Close(context.Context) error }); ok {
+			_ = cl.Close(ctx)
+		}
+	}
 }
 
 // errorStatus carries err across the boundary: permanent errors (and
 // invalid input) as InvalidArgument, others as Unavailable (retried).
 func errorStatus(err error) error {
+	if errors.Is(err, pipeline.ErrTooLargeForTransport) {
+		return status.Error(codes.ResourceExhausted, err.Error())
+	}
 	if pipeline.IsPermanent(err) {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -90,6 +116,10 @@ func (s *server) Configure(_ context.Context, req *ConfigureRequest) (*Configure
 		if s.p.Trigger != nil {
 			build = func(c []byte) (any, error) { return s.p.Trigger(c) }
 		}
+	case pipeline.KindTransport:
+		if s.p.Transport != nil {
+			build = func(c []byte) (any, error) { return s.p.Transport(c) }
+		}
 	}
 	if build == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "this plugin has no %s", req.Kind)
@@ -103,14 +133,20 @@ func (s *server) Configure(_ context.Context, req *ConfigureRequest) (*Configure
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	reply := &ConfigureReply{}
 	// By the kind asked for: a type may be both a stage and a trigger.
 	switch req.Kind {
 	case pipeline.KindStage:
 		s.stage = c.(pipeline.Stage)
+	case pipeline.KindTransport:
+		s.transport = c.(pipeline.Transport)
+		if l, ok := c.(pipeline.PayloadLimiter); ok {
+			reply.MaxPayload = l.MaxPayload()
+		}
 	default:
 		s.trigger = c.(pipeline.Trigger)
 	}
-	return &ConfigureReply{}, nil
+	return reply, nil
 }
 
 func (s *server) Process(ctx context.Context, req *ProcessRequest) (*ProcessReply, error) {

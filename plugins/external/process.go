@@ -39,6 +39,8 @@ type process struct {
 	failures  int
 	nextStart time.Time
 	closed    bool
+	// maxPayload is what a transport plugin said its maximum is.
+	maxPayload int
 }
 
 func newProcess(name, path string, cfg Config, req sdk.ConfigureRequest, log *slog.Logger) (*process, error) {
@@ -122,9 +124,11 @@ func (p *process) start(ctx context.Context) (*plugin.Client, *sdk.Client, error
 	}
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
-	if err := rpc.Configure(cctx, &p.req); err != nil {
+	reply, err := rpc.Configure(cctx, &p.req)
+	if err != nil {
 		return fail("config", callError(err))
 	}
+	p.maxPayload = reply.MaxPayload
 	p.log.Info("plugin started", "plugin", p.name, "path", p.path, "pid", c.ReattachConfig().Pid)
 	return c, rpc, nil
 }
