@@ -35,5 +35,7 @@ func components() (*pipeline.Registry, error) {
 		webhook.NewFactory(),
 		publishtrigger.NewFactory(),
 		external.NewTriggerFactory(),
+		// transports in processes of their own
+		external.NewTransportFactory(),
 	)
 }

@@ -181,6 +181,8 @@ func callError(err error) error {
 	switch st.Code() {
 	case codes.InvalidArgument:
 		return pipeline.Permanent(errors.New(st.Message()))
+	case codes.ResourceExhausted:
+		return fmt.Errorf("%s: %w", st.Message(), pipeline.ErrTooLargeForTransport)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
 	case codes.Canceled:

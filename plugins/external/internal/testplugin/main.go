@@ -91,5 +91,7 @@ func main() {
 		Validate: func(b []byte) error { _, err := parse(b); return err },
 		Stage:    func(b []byte) (pipeline.Stage, error) { return parse(b) },
 		Trigger:  func(b []byte) (pipeline.Trigger, error) { return parse(b) },
+		// A bus in the plugin; crash-once exits on its first publish.
+		Transport: newTransport,
 	})
 }
