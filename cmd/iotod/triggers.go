@@ -42,10 +42,17 @@ again. --json prints the list as JSON.`,
 	apiFlags(cmd, f)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the list as JSON")
 
+	cmd.AddCommand(newReplayCmd("Queue a trigger's dead deliveries again (POST /v1/triggers/replay)"))
+	return cmd
+}
+
+// newReplayCmd is "replay NAME", of both "iotod triggers" and "iotod
+// deadletters".
+func newReplayCmd(short string) *cobra.Command {
 	rf := &dbFlags{}
 	replay := &cobra.Command{
-		Use:   "replay NAME",
-		Short: "Queue a trigger's dead deliveries again (POST /v1/triggers/replay)",
+		Use:   "replay PIPELINE:TRIGGER",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := rf.client(cmd)
@@ -61,8 +68,7 @@ again. --json prints the list as JSON.`,
 		},
 	}
 	apiFlags(replay, rf)
-	cmd.AddCommand(replay)
-	return cmd
+	return replay
 }
 
 func printTriggers(w io.Writer, list []runner.TriggerStatus) error {

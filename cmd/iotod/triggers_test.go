@@ -26,7 +26,8 @@ import (
 // still applied and acknowledged (a sync returns); the deliveries wait in
 // the queue, survive a SIGKILL of the process and go out once the
 // endpoint works; a batch past its attempts is dead (iotod status says
-// so) until replayed with iotod triggers replay. Each change reaches the
+// so, iotod deadletters lists them) until replayed with iotod deadletters
+// replay. Each change reaches the
 // endpoint once here (delivery is at least once in general).
 func TestWebhookTriggerAcrossAKill(t *testing.T) {
 	bin := buildIotod(t)
@@ -124,8 +125,13 @@ func TestWebhookTriggerAcrossAKill(t *testing.T) {
 	require.Eventually(t, func() bool { q, dead := queue(d3); return q == 0 && dead == 5 }, 10*time.Second, 20*time.Millisecond, "five dead")
 	st := runCLI(t, bin, "status", "--addr", d3.addr)
 	assert.Contains(t, st.stdout, "trigger ingest:webhook: 5 dead deliveries")
+	dl := runCLI(t, bin, "deadletters", "--addr", d3.addr)
+	require.Zero(t, dl.code, dl.stderr)
+	assert.Equal(t, 5, strings.Count(dl.stdout, "trigger ingest:webhook: 2 attempts"), "each dead delivery listed with its reason:\n%s", dl.stdout)
+	assert.Contains(t, dl.stdout, "503")
+	assert.Regexp(t, `ingest\s+cli-test\s+User\s+`, dl.stdout)
 	down.Store(false)
-	rp := runCLI(t, bin, "triggers", "replay", "ingest:webhook", "--addr", d3.addr)
+	rp := runCLI(t, bin, "deadletters", "replay", "ingest:webhook", "--addr", d3.addr)
 	require.Zero(t, rp.code, rp.stderr)
 	assert.Contains(t, rp.stdout, "ingest:webhook: 5 deliveries queued again")
 	require.Eventually(t, func() bool { return delivered() == 25 }, 10*time.Second, 20*time.Millisecond, "replayed")
