@@ -142,9 +142,6 @@ func (l *loader) validatePipelines(c *Config) {
 				l.report(path+".from", "%s is already read by pipeline %s: a storage's outbox feeds one pipeline", p.From, other)
 			}
 			readers[p.From.Name] = name
-			if len(p.Triggers) > 0 {
-				l.report(path+".triggers", "triggers fire on changes applied to a storage; this pipeline sends to %s", p.To)
-			}
 		}
 	}
 	l.checkCycles(c)

@@ -55,6 +55,8 @@ type DB struct {
 	// captured says the store's change stream feeds its outbox: writes
 	// never Emit (pipeline.ChangeCapturer).
 	captured bool
+	// localTriggers are the trigger queues of local writes (SetLocalTriggers).
+	localTriggers atomic.Pointer[[]string]
 
 	ctxMu   sync.RWMutex
 	context Item

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/oklog/ulid/v2"
 
@@ -40,6 +41,21 @@ type Queued struct {
 	Reason string `json:"reason,omitempty"`
 	// Attempts is how many times delivery was tried before it died.
 	Attempts int `json:"attempts,omitempty"`
+}
+
+// SetLocalTriggers names the trigger queues that every local write (a
+// write through this DB, not an applied change) is queued for, in the
+// write's transaction; nil: none. Set it before writes begin.
+func (d *DB) SetLocalTriggers(names []string) {
+	names = slices.Clone(names)
+	d.localTriggers.Store(&names)
+}
+
+func (d *DB) localTriggerNames() []string {
+	if p := d.localTriggers.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // queueTriggers queues c for each trigger of names, in w's transaction:

@@ -132,15 +132,20 @@ func (w *txWriter) commitItem(ctx context.Context, m *model, op pipeline.Op, key
 	return nil
 }
 
+// emit records a local write's change: in the outbox, when its model
+// replicates from here, and in the queue of each local trigger.
 func (w *txWriter) emit(ctx context.Context, m *model, op pipeline.Op, key pipeline.Key, data []byte, v pipeline.Version) error {
-	if !m.emits || w.d.captured {
+	triggers := w.d.localTriggerNames()
+	if (!m.emits || w.d.captured) && len(triggers) == 0 {
 		return nil
 	}
 	ch := &pipeline.Change{Model: m.Name, Op: op, Key: key, Item: data, Version: v, Origin: w.d.site, Time: w.now.UnixMilli()}
-	if err := w.tx.Emit(ctx, ch); err != nil {
-		return fmt.Errorf("outbox %s %s: %w", m.Name, key, err)
+	if m.emits && !w.d.captured {
+		if err := w.tx.Emit(ctx, ch); err != nil {
+			return fmt.Errorf("outbox %s %s: %w", m.Name, key, err)
+		}
 	}
-	return nil
+	return w.queueTriggers(ctx, triggers, ch)
 }
 
 // remove deletes the item at key; it reports whether one was there.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/schema"
 )
@@ -78,6 +79,25 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		spec.Route = func(*pipeline.Change) string { return own }
 		spec.AckSite = own
 	}
+	// Its triggers fire on the storage's local writes.
+	triggers, err := r.makeTriggers(ctx, p, src)
+	if err != nil {
+		return err
+	}
+	if len(triggers) > 0 {
+		names := make([]string, len(triggers))
+		for i, nt := range triggers {
+			names[i] = nt.name
+		}
+		src.db.SetLocalTriggers(names)
+		r.closers = append(r.closers, closeFunc(src.db.OnChange("", func(_ context.Context, ev db.Event) {
+			if !ev.Remote {
+				for _, nt := range triggers {
+					nt.queue.poke()
+				}
+			}
+		})))
+	}
 	r.senders = append(r.senders, newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl))
 	if spec.FanOut {
 		r.responders = append(r.responders, &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
@@ -109,21 +129,11 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 		}
 		spec.Stages = append(spec.Stages, namedStage{name: sp.ID.String(), stage: stage})
 	}
-	for _, tp := range p.Triggers {
-		c, err := tp.Factory.Create(ctx, r.settings(pipeline.KindTrigger, tp.ID, dst.plan.Site), tp.Config)
-		if err != nil {
-			return fmt.Errorf("trigger %s: %w", tp.ID, err)
-		}
-		r.closeLater(c)
-		trig, ok := c.(pipeline.Trigger)
-		if !ok {
-			return fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
-		}
-		nt := namedTrigger{name: p.Name + ":" + tp.ID.String(), trigger: trig}
-		nt.queue = newTriggerQueue(nt, p.Name, p.TriggerDelivery, dst.db, r.log.With("pipeline", p.Name), r.m, r.dl)
-		spec.Triggers = append(spec.Triggers, nt)
-		r.triggers = append(r.triggers, nt.queue)
+	triggers, err := r.makeTriggers(ctx, p, dst)
+	if err != nil {
+		return err
 	}
+	spec.Triggers = triggers
 	if r.router == nil {
 		router, err := newRouter(r.log, r.dl, r.m)
 		if err != nil {
@@ -155,6 +165,32 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 	}
 	return c, nil
 }
+
+// makeTriggers makes p's triggers, each with its queue in st's store.
+func (r *Runner) makeTriggers(ctx context.Context, p PipelinePlan, st *openStore) ([]namedTrigger, error) {
+	var out []namedTrigger
+	for _, tp := range p.Triggers {
+		c, err := tp.Factory.Create(ctx, r.settings(pipeline.KindTrigger, tp.ID, st.plan.Site), tp.Config)
+		if err != nil {
+			return nil, fmt.Errorf("trigger %s: %w", tp.ID, err)
+		}
+		r.closeLater(c)
+		trig, ok := c.(pipeline.Trigger)
+		if !ok {
+			return nil, fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
+		}
+		nt := namedTrigger{name: p.Name + ":" + tp.ID.String(), trigger: trig}
+		nt.queue = newTriggerQueue(nt, p.Name, p.TriggerDelivery, st.db, r.log.With("pipeline", p.Name), r.m, r.dl)
+		out = append(out, nt)
+		r.triggers = append(r.triggers, nt.queue)
+	}
+	return out, nil
+}
+
+// closeFunc is a func run at stop.
+type closeFunc func()
+
+func (f closeFunc) Close(context.Context) error { f(); return nil }
 
 // closeLater keeps a stage or trigger that holds resources (an external
 // plugin's process) to close when the runner stops.

@@ -56,11 +56,14 @@ type scriptedConfig struct{ _ struct{} }
 func (*scriptedConfig) Validate() error { return nil }
 
 // withTrigger adds trig to the cloud's ingest pipeline as "scripted".
-func withTrigger(plan *Plan, trig pipeline.Trigger) {
+func withTrigger(plan *Plan, trig pipeline.Trigger) { withTriggerOn(plan, "ingest", trig) }
+
+// withTriggerOn adds trig to the pipeline named as "scripted".
+func withTriggerOn(plan *Plan, name string, trig pipeline.Trigger) {
 	f := pipeline.MakeFactory(pipeline.KindTrigger, "scripted", "a test trigger", func() scriptedConfig { return scriptedConfig{} },
 		func(context.Context, pipeline.Settings, scriptedConfig) (any, error) { return trig, nil })
 	for i := range plan.Pipelines {
-		if plan.Pipelines[i].Name == "ingest" {
+		if plan.Pipelines[i].Name == name {
 			plan.Pipelines[i].Triggers = []ComponentPlan{{ID: pipeline.ID{Type: "scripted"}, Factory: f, Config: f.NewDefaultConfig()}}
 		}
 	}
@@ -206,6 +209,50 @@ func TestTriggerQueueSurvivesARestart(t *testing.T) {
 	startWithFastTriggers(t, plan, 3)
 	require.Eventually(t, func() bool { return len(ok.delivered()) == 10 }, 10*time.Second, 10*time.Millisecond,
 		"the queued changes are delivered after the restart: %v", seqs(ok.delivered()))
+}
+
+// A trigger on a pipeline from a storage fires on that storage's local
+// writes: queued in the write's transaction (so a failing trigger leaves
+// them waiting in the store), each delivered once with this site as its
+// origin; changes applied from the cloud are not local writes and do not
+// fire it.
+func TestLocalWriteTriggers(t *testing.T) {
+	var broken sync.Mutex
+	broken.Lock()
+	trig := &scriptedTrigger{fail: func(int) error {
+		if !broken.TryLock() {
+			return errors.New("not yet")
+		}
+		broken.Unlock()
+		return nil
+	}}
+	plan := allInOne(t)
+	withTriggerOn(&plan, "up", trig)
+	r := startWithFastTriggers(t, plan, 1000)
+	dev, cloud := r.DB("local"), r.DB("cloud")
+	readingsOn(t, dev, 0, 10)
+	ctx := context.Background()
+	queued, err := dev.PendingTriggers(ctx, "up:scripted", 0, false)
+	require.NoError(t, err)
+	require.Len(t, queued, 10, "queued with the writes")
+	_, err = cloud.Create(ctx, "Command", db.Item{"deviceId": "dev1", "id": "c1", "command": "reboot"}, nil)
+	require.NoError(t, err)
+	require.NoError(t, r.Sync(syncCtx(t)))
+	require.Eventually(t, func() bool {
+		_, err := dev.Get(ctx, "Command", db.Item{"deviceId": "dev1", "id": "c1"}, nil)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the cloud's command reached the device")
+
+	broken.Unlock()
+	require.Eventually(t, func() bool { return len(trig.delivered()) >= 10 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	got := trig.delivered()
+	require.Len(t, got, 10, "the local writes, once each; not the applied command: %v", seqs(got))
+	for _, c := range got {
+		assert.Equal(t, "Reading", c.Model)
+		assert.Equal(t, "dev1", c.Origin)
+		assert.Equal(t, pipeline.OpCreate, c.Op)
+	}
 }
 
 // testutilCounter reads a counter of the runner's registry; labels in
