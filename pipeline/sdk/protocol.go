@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -14,16 +13,17 @@ import (
 )
 
 // The wire protocol between iotod and a plugin process: go-plugin over
-// gRPC (AutoMTLS), one service whose messages are JSON (the codec
-// "iotod-json", chosen per call), so neither side needs generated code.
+// gRPC (AutoMTLS), one service whose messages are JSON with the items of
+// changes as raw bytes after it (the codec "iotod-v2", chosen per call:
+// codec.go), so neither side needs generated code.
 // ProtocolVersion changes when a message changes incompatibly; iotod and
 // the plugin refuse each other at the handshake then.
 const (
-	ProtocolVersion = 1
+	ProtocolVersion = 2
 	// ServiceName is the gRPC service a plugin serves.
 	ServiceName = "iotod.plugin.v1.Plugin"
-	// Codec is the name of the JSON codec of the service's messages.
-	Codec = "iotod-json"
+	// Codec is the name of the codec of the service's messages.
+	Codec = "iotod-v2"
 	// PluginName is the name under which the plugin is dispensed.
 	PluginName = "iotod"
 )
@@ -36,13 +36,7 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "a5c1d7e0-iotod-plugin-v1",
 }
 
-func init() { encoding.RegisterCodec(jsonCodec{}) }
-
-type jsonCodec struct{}
-
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return gojson.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return gojson.Unmarshal(data, v) }
-func (jsonCodec) Name() string                       { return Codec }
+func init() { encoding.RegisterCodec(codec{}) }
 
 // ConfigureRequest carries the plugin's config (the YAML's `config`
 // mapping, as JSON) and what it is for.
@@ -263,6 +257,30 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return &Client{conn: c}, nil
+}
+
+// Transport settings of both sides: batches are up to megabytes, so the
+// HTTP/2 windows start large (a 64 KB window would have every large call
+// wait for window updates) and the buffers are sized for them.
+const (
+	window = 16 << 20
+	buffer = 256 << 10
+)
+
+// DialOptions are the gRPC options of iotod's side.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window),
+		grpc.WithReadBufferSize(buffer), grpc.WithWriteBufferSize(buffer),
+	}
+}
+
+// newServer is the plugin's gRPC server, with the same settings.
+func newServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts,
+		grpc.InitialWindowSize(window), grpc.InitialConnWindowSize(window),
+		grpc.ReadBufferSize(buffer), grpc.WriteBufferSize(buffer),
+		grpc.NumStreamWorkers(4))...)
 }
 
 // PluginSet is the go-plugin plugin set of iotod's host side.

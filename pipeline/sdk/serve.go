@@ -15,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -49,10 +51,17 @@ type Plugin struct {
 // lines with the plugin's name.
 func Serve(p Plugin) {
 	srv := &server{p: p}
+	// A CPU profile of the plugin process, for its author: written when
+	// iotod stops the plugin (go tool pprof PLUGIN FILE).
+	if f := os.Getenv("IOTOD_PLUGIN_CPUPROFILE"); f != "" {
+		if out, err := os.Create(f); err == nil && pprof.StartCPUProfile(out) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+		}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: &grpcPlugin{impl: srv}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newServer,
 		Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Info, JSONFormat: true}),
 	})
 	srv.close()

@@ -2,11 +2,9 @@ package external
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/pipeline/sdk"
@@ -79,42 +77,19 @@ func (s *Stage) Process(ctx context.Context, b *pipeline.Batch) (*pipeline.Batch
 	if b == nil {
 		return nil, nil
 	}
-	send := sendable(b)
 	var out *pipeline.Batch
 	err := s.p.call(ctx, func(ctx context.Context, c *sdk.Client) error {
 		var err error
-		out, err = c.Process(ctx, send)
+		out, err = c.Process(ctx, b)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkReply(send, out); err != nil {
+	if err := checkReply(b, out); err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", s.p.name, err)
 	}
-	if out == nil && len(send.Rejected) > len(b.Rejected) {
-		// Dropped all it got; the changes refused here stay refused.
-		out = &pipeline.Batch{V: b.V, ID: b.ID, Kind: b.Kind, Site: b.Site, Covers: b.Covers, Rejected: send.Rejected}
-	}
 	return out, nil
-}
-
-// sendable is b without the changes whose item is not JSON (the wire is
-// JSON: one would fail the whole batch, every time), which are refused
-// here with the reason.
-func sendable(b *pipeline.Batch) *pipeline.Batch {
-	send := *b
-	send.Changes = make([]pipeline.Change, 0, len(b.Changes))
-	send.Rejected = slices.Clone(b.Rejected)
-	for _, c := range b.Changes {
-		if len(c.Item) > 0 && !json.Valid(c.Item) {
-			send.Rejected = append(send.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key, Seq: c.Seq,
-				Reason: "the item is not valid JSON: an external stage cannot take it"})
-			continue
-		}
-		send.Changes = append(send.Changes, c)
-	}
-	return &send
 }
 
 // Close stops the plugin process.

@@ -98,6 +98,7 @@ func (p *process) start(ctx context.Context) (*plugin.Client, *sdk.Client, error
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		GRPCDialOptions:  sdk.DialOptions(),
 		StartTimeout:     p.cfg.StartTimeout,
 		Logger:           pluginLogger(p.log, p.name),
 	}

@@ -56,7 +56,10 @@ func (s *Stage) Process(_ context.Context, b *pipeline.Batch) (*pipeline.Batch, 
 		if len(c.Item) > 0 && len(s.cfg.Fields) > 0 {
 			var item map[string]json.RawMessage
 			if err := json.Unmarshal(c.Item, &item); err != nil {
-				return nil, pipeline.Permanent(fmt.Errorf("redact: %s %s: %w", c.Model, c.Key, err))
+				// One bad item is refused alone, not the whole batch.
+				out.Rejected = append(out.Rejected, pipeline.Reject{Model: c.Model, Key: c.Key, Seq: c.Seq,
+					Reason: "redact: the item is not a JSON object: " + pipeline.Truncate(err.Error(), 120)})
+				continue
 			}
 			for _, f := range s.cfg.Fields {
 				delete(item, f)
