@@ -52,6 +52,29 @@ func iotodBin(t *testing.T) string {
 	return binPath
 }
 
+var (
+	httpbusOnce sync.Once
+	httpbusPath string
+	httpbusErr  error
+)
+
+// httpbusBin builds the example external transport (examples/plugins/httpbus).
+func httpbusBin(t *testing.T) string {
+	t.Helper()
+	iotodBin(t)
+	httpbusOnce.Do(func() {
+		httpbusPath = filepath.Join(binDir, "httpbus")
+		out, err := exec.Command("go", "build", "-o", httpbusPath, "../examples/plugins/httpbus").CombinedOutput()
+		if err != nil {
+			httpbusErr = fmt.Errorf("go build httpbus: %w\n%s", err, out)
+		}
+	})
+	if httpbusErr != nil {
+		t.Fatal(httpbusErr)
+	}
+	return httpbusPath
+}
+
 // freeAddr returns a loopback host:port nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()

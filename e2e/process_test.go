@@ -19,7 +19,7 @@ import (
 // models never leave the device, and a cloud-only model does not exist in
 // the device's schema view.
 func TestProcessRules(t *testing.T) {
-	forBrokers(t, func(t *testing.T, kind brokerKind) {
+	forTransports(t, func(t *testing.T, kind brokerKind) {
 		r := newRig(t, kind, 1, "dev-1", "dev-2")
 		dev, dev2, cloud := r.devices["dev-1"].client(), r.devices["dev-2"].client(), r.cloud().client()
 		ctx := context.Background()

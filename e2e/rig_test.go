@@ -15,10 +15,14 @@ const (
 	ownProcess
 	// viaMosquitto: a mosquitto of the test's own; no iotod runs a broker.
 	viaMosquitto
+	// viaPlugin: no MQTT at all: the example external transport
+	// (examples/plugins/httpbus), whose hub runs in the first cloud
+	// worker's plugin process; the rest is the same YAML.
+	viaPlugin
 )
 
 func (k brokerKind) String() string {
-	return [...]string{"embedded", "embedded-process", "mosquitto"}[k]
+	return [...]string{"embedded", "embedded-process", "mosquitto", "plugin-transport"}[k]
 }
 
 // rig is a broker, cloud workers and devices, each a process.
@@ -55,6 +59,12 @@ func newCloud(t *testing.T, kind brokerKind, workers int, sites ...string) *rig 
 	case ownProcess:
 		r.addr = freeAddr(t)
 		r.broker = startNode(t, "broker", brokerOnlyConfig(t, r.addr, sites))
+	case viaPlugin:
+		r.addr = freeAddr(t)
+		for w := 1; w <= workers; w++ {
+			r.workers = append(r.workers, startNode(t, fmt.Sprintf("worker-%d", w), pluginCloudConfig(t, w, r.addr, sites)))
+		}
+		return r
 	default:
 		r.addr = freeAddr(t)
 	}
@@ -68,10 +78,19 @@ func newCloud(t *testing.T, kind brokerKind, workers int, sites ...string) *rig 
 	return r
 }
 
+// deviceConfig is a device of the rig's kind reaching the broker (or
+// the plugin transport's hub) at addr.
+func (r *rig) deviceConfig(site, addr string) string {
+	if r.kind == viaPlugin {
+		return pluginDeviceConfig(r.t, site, addr)
+	}
+	return deviceConfig(r.t, site, addr)
+}
+
 // addDevice starts a device process for site (a user of the broker).
 func (r *rig) addDevice(site string) *node {
 	r.t.Helper()
-	n := startNode(r.t, site, deviceConfig(r.t, site, r.addr))
+	n := startNode(r.t, site, r.deviceConfig(site, r.addr))
 	r.devices[site] = n
 	return n
 }
@@ -87,11 +106,20 @@ func forBrokers(t *testing.T, f func(t *testing.T, kind brokerKind)) {
 	}
 }
 
+// forTransports runs f as forBrokers does, and once more with the MQTT
+// transport replaced, in the YAML alone, by the example external
+// transport.
+func forTransports(t *testing.T, f func(t *testing.T, kind brokerKind)) {
+	for _, k := range []brokerKind{inCloud, viaMosquitto, viaPlugin} {
+		t.Run(k.String(), func(t *testing.T) { f(t, k) })
+	}
+}
+
 // addDeviceVia starts a device process for site that reaches the broker
 // at addr (a proxy).
 func (r *rig) addDeviceVia(site, addr string) *node {
 	r.t.Helper()
-	n := startNode(r.t, site, deviceConfig(r.t, site, addr))
+	n := startNode(r.t, site, r.deviceConfig(site, addr))
 	r.devices[site] = n
 	return n
 }
