@@ -3,11 +3,14 @@ package external
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/pipeline/plugintest"
@@ -90,6 +93,31 @@ func TestNotifyPluginTriggerConformance(t *testing.T) {
 			Permanent: true,
 		}},
 	})
+}
+
+// The transport conformance suite, the same the built-in transports
+// pass, runs against the example httpbus transport through the plugin
+// wrapper: each transport is a plugin process, a client of one hub (with
+// a "*" token) that this test runs in a plugin process of its own too.
+func TestHTTPBusPluginTransportConformance(t *testing.T) {
+	bin := binaries(t)
+	addr := freeAddr(t)
+	hub := newTransport(t, testConfig(filepath.Join(bin, "httpbus"), map[string]any{
+		"listen": addr, "clients": []map[string]any{{"token": "worker-token", "site": "*"}}}))
+	require.Equal(t, 262144, hub.MaxPayload(), "the plugin's maximum reaches iotod")
+	plugintest.TestTransport(t, plugintest.TransportFeatures{}, func(t *testing.T) pipeline.Transport {
+		return newTransport(t, testConfig(filepath.Join(bin, "httpbus"), map[string]any{
+			"url": "http://" + addr, "token": "worker-token", "connect_timeout": "3s"}))
+	})
+}
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
 }
 
 // readNotified reads back the complete lines notify appended to file,
