@@ -38,7 +38,7 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		for name, pkg := range map[string]string{"testplugin": "./internal/testplugin", "redact": "../../examples/plugins/redact", "notify": "../../examples/plugins/notify", "httpbus": "../../examples/plugins/httpbus"} {
+		for name, pkg := range map[string]string{"testplugin": "./internal/testplugin", "redact": "../../examples/plugins/redact", "notify": "../../examples/plugins/notify"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
