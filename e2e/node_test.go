@@ -28,6 +28,8 @@ type node struct {
 	env  []string
 	// args, when set, are the iotod arguments instead of run -c cfg.
 	args []string
+	// logDir, when set, holds the log instead of dir.
+	logDir string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -59,7 +61,13 @@ func startNode(t *testing.T, name, config string, env ...string) *node {
 // startIn runs iotod with args in dir (whose files it uses as they are).
 func startIn(t *testing.T, name, dir string, args []string, env ...string) *node {
 	t.Helper()
-	n := &node{t: t, name: name, dir: dir, env: env, args: args}
+	return startLogged(t, name, dir, dir, args, env...)
+}
+
+// startLogged is startIn with the node's log in logDir.
+func startLogged(t *testing.T, name, dir, logDir string, args []string, env ...string) *node {
+	t.Helper()
+	n := &node{t: t, name: name, dir: dir, logDir: logDir, env: env, args: args}
 	t.Cleanup(func() {
 		n.kill()
 		if t.Failed() {
@@ -266,7 +274,12 @@ func (n *node) logText() string {
 	return string(b)
 }
 
-func (n *node) logPath() string { return filepath.Join(n.dir, n.name+".log") }
+func (n *node) logPath() string {
+	if n.logDir != "" {
+		return filepath.Join(n.logDir, n.name+".log")
+	}
+	return filepath.Join(n.dir, n.name+".log")
+}
 
 // tail is the last lines of the node's log.
 func (n *node) tail(lines int) string {

@@ -42,7 +42,7 @@ func TestPluginsGuide(t *testing.T) {
 		var out strings.Builder
 		for _, line := range s.commands {
 			if strings.HasPrefix(line, "iotod run") {
-				n := startIn(t, fmt.Sprintf("guide-%d", i+1), root, strings.Fields(strings.TrimPrefix(line, "iotod ")), env...)
+				n := startLogged(t, fmt.Sprintf("guide-%d", i+1), root, t.TempDir(), strings.Fields(strings.TrimPrefix(line, "iotod ")), env...)
 				out.WriteString(n.logText())
 				continue
 			}
