@@ -27,8 +27,17 @@ type DBOptions struct {
 	// Runs is how many times each write figure is measured; the median is
 	// reported (3).
 	Runs int
-	// ReadItems is how many items P9 loads (1,000,000).
+	// ReadItems, when set and ReadSizes is not, is the one size P9 loads.
 	ReadItems int
+	// ReadSizes are the store sizes P9 loads and reads (100,000 and
+	// 1,000,000 items).
+	ReadSizes []int
+	// Readers are the numbers of concurrent readers P9 measures (1 and 2).
+	Readers []int
+	// ReadCacheBytes sizes the db's read cache (0: db's default, <0: none).
+	ReadCacheBytes int64
+	// Only runs one part: "writes" (P1, P2) or "reads" (P9); "" runs both.
+	Only string
 	// Out receives the report.
 	Out io.Writer
 }
@@ -43,8 +52,14 @@ func (o *DBOptions) defaults() {
 	if o.Runs == 0 {
 		o.Runs = 3
 	}
-	if o.ReadItems == 0 {
-		o.ReadItems = 1_000_000
+	if len(o.ReadSizes) == 0 {
+		o.ReadSizes = []int{100_000, 1_000_000}
+		if o.ReadItems > 0 {
+			o.ReadSizes = []int{o.ReadItems}
+		}
+	}
+	if len(o.Readers) == 0 {
+		o.Readers = []int{1, 2}
 	}
 	if o.Out == nil {
 		o.Out = os.Stdout
@@ -75,6 +90,12 @@ type iotodDB struct {
 }
 
 func openIotod(ctx context.Context, dir, durability string) (*iotodDB, error) {
+	return openIotodCache(ctx, dir, durability, 0)
+}
+
+// openIotodCache opens the bench store with a read cache of cacheBytes
+// (0: the db's default).
+func openIotodCache(ctx context.Context, dir, durability string, cacheBytes int64) (*iotodDB, error) {
 	sch, err := schema.ParseBytes([]byte(benchSchema), "json", "bench")
 	if err != nil {
 		return nil, err
@@ -85,7 +106,7 @@ func openIotod(ctx context.Context, dir, durability string) (*iotodDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "bench"})
+	d, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "bench", ReadCacheBytes: cacheBytes})
 	if err != nil {
 		_ = st.Close(ctx)
 		return nil, err
@@ -145,6 +166,13 @@ func RunDB(ctx context.Context, o DBOptions) error {
 		run++
 		return filepath.Join(o.Dir, fmt.Sprintf("%s-%d", name, run))
 	}
+	switch o.Only {
+	case "reads":
+		return readBench(ctx, o, fresh, value)
+	case "", "writes":
+	default:
+		return fmt.Errorf("bench db: only %q: want writes or reads", o.Only)
+	}
 
 	var p1, p1base, p2, p2base []float64
 	var p1dist, basedist Dist
@@ -182,8 +210,11 @@ func RunDB(ctx context.Context, o DBOptions) error {
 	fmt.Fprintf(w, "  iotod                      %9.0f items/s\n", median(p2))
 	fmt.Fprintf(w, "  raw badger, 1000-key       %9.0f keys/s (one writer, no SyncWrites)\n", median(p2base))
 	fmt.Fprintf(w, "    batches\n  ratio                      %9.2fx   (bar: >= 100,000/s)\n", median(p2)/median(p2base))
+	if o.Only == "writes" {
+		return nil
+	}
 	debug.FreeOSMemory()
-	return readBench(ctx, fresh("p9"), fresh("p9raw"), o, value)
+	return readBench(ctx, o, fresh, value)
 }
 
 // worse keeps the distribution with the higher tail.

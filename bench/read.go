@@ -3,9 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -16,14 +19,71 @@ import (
 
 const partition = 100 // items per hash key: one prefix find returns them all
 
-// readBench measures P9: gets/s and 100-item prefix finds over ReadItems
-// items, and memory per stored item, beside raw badger gets and iterations.
-func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byte) error {
-	w := o.Out
-	n := o.ReadItems
+// P9's bars (../shared/design/PERFORMANCE.md).
+const (
+	getBarSmall  = 300_000 // gets/s at 100k items
+	getBarLarge  = 200_000 // gets/s at 1M items
+	findBarP50   = 20 * time.Microsecond
+	findBarP99   = time.Millisecond
+	memBarPerItm = 512 // bytes of memory per stored item
+)
+
+// readFigures is one measured read: a rate and its latencies per run.
+type readFigures struct {
+	rates []float64
+	p50s  []float64
+	p99s  []float64
+}
+
+func (f *readFigures) add(rate float64, d Dist) {
+	f.rates = append(f.rates, rate)
+	f.p50s = append(f.p50s, float64(d.P50))
+	f.p99s = append(f.p99s, float64(d.P99))
+}
+
+func (f *readFigures) rate() float64            { return median(f.rates) }
+func (f *readFigures) p50() time.Duration       { return time.Duration(median(f.p50s)) }
+func (f *readFigures) p99() time.Duration       { return time.Duration(median(f.p99s)) }
+func (f *readFigures) spread() (lo, hi float64) { return slices.Min(f.rates), slices.Max(f.rates) }
+
+func (f *readFigures) String() string {
+	lo, hi := f.spread()
+	return fmt.Sprintf("%9.0f/s  p50 %-8s p99 %-8s (runs %.0f..%.0f)", f.rate(), round(f.p50()), round(f.p99()), lo, hi)
+}
+
+// heapBytes is the live heap after a collection.
+func heapBytes() int64 {
+	runtime.GC()
 	debug.FreeOSMemory()
-	rssBefore, anonBefore := rssBytes(), anonRSSBytes()
-	b, err := openIotod(ctx, dir, "async")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// partKey and idKey name item j's partition and id, the same way for iotod
+// and for raw badger.
+func partKey(j int) string { return "p" + strconv.Itoa(j/partition) }
+func idKey(j int) string   { return fmt.Sprintf("%010d", j) }
+
+// readBench measures P9 for each size of o.ReadSizes: gets/s and 100-item
+// prefix finds with each number of readers of o.Readers, beside raw badger
+// gets and 100-key scans of the same keys measured in the same run (the
+// two alternate, o.Runs times), and memory per stored item.
+func readBench(ctx context.Context, o DBOptions, fresh func(string) string, value []byte) error {
+	for _, n := range o.ReadSizes {
+		if err := readSize(ctx, fresh("p9"), fresh("p9raw"), n, o, value); err != nil {
+			return err
+		}
+		debug.FreeOSMemory()
+	}
+	return nil
+}
+
+func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value []byte) error {
+	w := o.Out
+	n = max(n, partition)
+	heapBefore, anonBefore := heapBytes(), anonRSSBytes()
+	b, err := openIotodCache(ctx, dir, "async", o.ReadCacheBytes)
 	if err != nil {
 		return err
 	}
@@ -33,7 +93,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 	for i := 0; i < n; i += batch {
 		ops := make([]db.WriteOp, 0, batch)
 		for j := i; j < min(i+batch, n); j++ {
-			ops = append(ops, db.WriteOp{Op: pipeline.OpCreate, Model: "Bench", Item: benchItem(fmt.Sprintf("p%d", j/partition), j)})
+			ops = append(ops, db.WriteOp{Op: pipeline.OpCreate, Model: "Bench", Item: benchItem(partKey(j), j)})
 		}
 		if _, err := b.db.Transact(ctx, ops); err != nil {
 			return fmt.Errorf("P9 load: %w", err)
@@ -43,8 +103,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 		}
 	}
 	load := time.Since(start)
-	debug.FreeOSMemory()
-	rssAfter, anonAfter := rssBytes(), anonRSSBytes()
+	heapAfter, anonAfter := heapBytes(), anonRSSBytes()
 
 	raw, err := openRaw(rawDir, false)
 	if err != nil {
@@ -53,7 +112,7 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 	defer raw.Close()
 	wb := raw.NewWriteBatch()
 	for j := 0; j < n; j++ {
-		if err := wb.Set(rawKey(fmt.Sprintf("p%d", j/partition), j), value); err != nil {
+		if err := wb.Set(rawKey(partKey(j), j), value); err != nil {
 			return err
 		}
 	}
@@ -61,44 +120,34 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 		return err
 	}
 
-	readers := 2 * runtime.NumCPU()
-	getRate, getDist, err := runWriters(ctx, readers, o.Duration, func(_, _ int) error {
+	iotodGet := func(_, _ int) error {
 		j := rand.IntN(n)
-		_, err := b.db.Get(ctx, "Bench", db.Item{"dev": fmt.Sprintf("p%d", j/partition), "id": fmt.Sprintf("%010d", j)}, nil)
+		_, err := b.db.Get(ctx, "Bench", db.Item{"dev": partKey(j), "id": idKey(j)}, nil)
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("P9 gets: %w", err)
 	}
-	rawRate, _, err := runWriters(ctx, readers, o.Duration, func(_, _ int) error {
+	rawGet := func(_, _ int) error {
 		j := rand.IntN(n)
 		return raw.View(func(txn *badgerdb.Txn) error {
-			it, err := txn.Get(rawKey(fmt.Sprintf("p%d", j/partition), j))
+			it, err := txn.Get(rawKey(partKey(j), j))
 			if err != nil {
 				return err
 			}
 			_, err = it.ValueCopy(nil)
 			return err
 		})
-	})
-	if err != nil {
-		return fmt.Errorf("P9 raw gets: %w", err)
 	}
-	_, findDist, err := runWriters(ctx, 1, o.Duration, func(_, _ int) error {
+	iotodFind := func(_, _ int) error {
 		p := rand.IntN(n / partition)
-		res, err := b.db.Find(ctx, "Bench", db.Item{"dev": fmt.Sprintf("p%d", p)}, &db.Params{Limit: partition})
+		res, err := b.db.Find(ctx, "Bench", db.Item{"dev": partKey(p * partition)}, &db.Params{Limit: partition})
 		if err == nil && len(res.Items) != partition {
 			err = fmt.Errorf("find returned %d items, want %d", len(res.Items), partition)
 		}
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("P9 finds: %w", err)
 	}
-	_, rawFindDist, err := runWriters(ctx, 1, o.Duration, func(_, _ int) error {
+	rawFind := func(_, _ int) error {
 		p := rand.IntN(n / partition)
 		return raw.View(func(txn *badgerdb.Txn) error {
-			prefix := fmt.Appendf(nil, "bench#p%d\x00", p)
+			prefix := fmt.Appendf(nil, "bench#%s\x00", partKey(p*partition))
 			it := txn.NewIterator(badgerdb.IteratorOptions{PrefetchValues: true, PrefetchSize: partition, Prefix: prefix})
 			defer it.Close()
 			c := 0
@@ -113,20 +162,57 @@ func readBench(ctx context.Context, dir, rawDir string, o DBOptions, value []byt
 			}
 			return nil
 		})
-	})
-	if err != nil {
-		return fmt.Errorf("P9 raw finds: %w", err)
 	}
-	perItem := float64(anonAfter-anonBefore) / float64(n)
-	fmt.Fprintf(w, "\nP9 reads over %d items (loaded in %s, %d readers for gets)\n", n, load.Round(time.Millisecond), readers)
-	fmt.Fprintf(w, "  iotod get                  %9.0f gets/s  %s\n", getRate, getDist)
-	fmt.Fprintf(w, "  raw badger get             %9.0f gets/s\n", rawRate)
-	fmt.Fprintf(w, "  ratio                      %9.2fx   (bar: >= 200,000 gets/s)\n", getRate/rawRate)
-	fmt.Fprintf(w, "  iotod 100-item find        %s   (bar: median <= 75us, p99 <= 1ms)\n", findDist)
-	fmt.Fprintf(w, "  raw badger 100-key scan    %s\n", rawFindDist)
-	fmt.Fprintf(w, "  memory per stored item     %.0f bytes of anonymous memory (%s before, %s after load)  (bar: <= 512 bytes)\n",
-		perItem, mib(anonBefore), mib(anonAfter))
-	fmt.Fprintf(w, "  whole RSS incl. mapped     %s before, %s after load (file pages of memory-mapped tables count here)\n",
-		mib(rssBefore), mib(rssAfter))
+
+	getBar := getBarSmall
+	if n > 100_000 {
+		getBar = getBarLarge
+	}
+	fmt.Fprintf(w, "\nP9 reads over %d items (loaded in %s; %s per run, median of %d runs, iotod and raw badger alternating)\n",
+		n, load.Round(time.Millisecond), o.Duration, o.Runs)
+	for _, readers := range o.Readers {
+		var get, rawG, find, rawF readFigures
+		for r := 0; r < o.Runs; r++ {
+			for _, m := range []struct {
+				f  *readFigures
+				op func(int, int) error
+				at string
+			}{{&get, iotodGet, "gets"}, {&rawG, rawGet, "raw gets"}, {&find, iotodFind, "finds"}, {&rawF, rawFind, "raw finds"}} {
+				rate, dist, err := runWriters(ctx, readers, o.Duration, m.op)
+				if err != nil {
+					return fmt.Errorf("P9 %s: %w", m.at, err)
+				}
+				m.f.add(rate, dist)
+			}
+		}
+		fmt.Fprintf(w, "  %d reader(s)\n", readers)
+		fmt.Fprintf(w, "    iotod get                %s\n", &get)
+		fmt.Fprintf(w, "    raw badger get           %s\n", &rawG)
+		fmt.Fprintf(w, "    ratio                    %9.2fx   (bar: >= %d gets/s: %s)\n", get.rate()/rawG.rate(), getBar, verdict(get.rate() >= float64(getBar)))
+		fmt.Fprintf(w, "    iotod 100-item find      %s\n", &find)
+		fmt.Fprintf(w, "    raw badger 100-key scan  %s\n", &rawF)
+		fmt.Fprintf(w, "    ratio                    %9.2fx   (bar: p50 <= %s, p99 <= %s: %s)\n", find.rate()/rawF.rate(), findBarP50, findBarP99,
+			verdict(find.p50() <= findBarP50 && find.p99() <= findBarP99))
+	}
+	heapReads := heapBytes()
+	printMemory(w, n, heapBefore, heapAfter, heapReads, anonBefore, anonAfter)
 	return nil
+}
+
+func printMemory(w io.Writer, n int, heapBefore, heapAfter, heapReads, anonBefore, anonAfter int64) {
+	perItem := float64(heapAfter-heapBefore) / float64(n)
+	perItemReads := float64(heapReads-heapBefore) / float64(n)
+	fmt.Fprintf(w, "  memory per stored item     %.0f bytes of heap after load (%s before, %s after)  (bar: <= %d bytes: %s)\n",
+		perItem, mib(heapBefore), mib(heapAfter), memBarPerItm, verdict(perItem <= memBarPerItm))
+	fmt.Fprintf(w, "                             %.0f bytes of heap after the reads (%s, read cache included)  (%s)\n",
+		perItemReads, mib(heapReads), verdict(perItemReads <= memBarPerItm))
+	fmt.Fprintf(w, "  anonymous RSS              %s before, %s after load (%.0f bytes per item)\n",
+		mib(anonBefore), mib(anonAfter), float64(anonAfter-anonBefore)/float64(n))
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "MISSED"
 }

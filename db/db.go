@@ -38,6 +38,9 @@ type Options struct {
 	// can drag the clocks of the others into the future. Default
 	// pipeline.DefaultMaxClockSkew (5 minutes).
 	MaxClockSkew time.Duration
+	// ReadCacheBytes bounds the cache of recently read and written items
+	// (0: DefaultReadCacheBytes; negative: no cache).
+	ReadCacheBytes int64
 }
 
 // DB is the device database. It is safe for concurrent use.

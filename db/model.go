@@ -133,6 +133,11 @@ func (m *model) visible(item Item, p *Params) Item {
 
 // strip is visible for an item the caller owns: it deletes in place.
 func (m *model) strip(item Item, p *Params) Item {
+	return project(m.hide(item, p), p)
+}
+
+// hide deletes from item the attributes the caller does not see.
+func (m *model) hide(item Item, p *Params) Item {
 	showHidden := p != nil && p.Hidden
 	for k := range item {
 		f := m.Fields[k]
@@ -147,6 +152,11 @@ func (m *model) strip(item Item, p *Params) Item {
 			delete(item, k)
 		}
 	}
+	return item
+}
+
+// project keeps the attributes p.Fields names, if it names any.
+func project(item Item, p *Params) Item {
 	if p != nil && len(p.Fields) > 0 {
 		proj := make(Item, len(p.Fields))
 		for _, name := range p.Fields {

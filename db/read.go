@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -27,20 +28,22 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 	}
 	var item Item
 	err = d.store.View(ctx, func(tx pipeline.ReadTx) error {
-		it, rec, err := loadItem(ctx, tx, key)
-		if err != nil {
-			return err
-		}
-		if it == nil || rec.Model != m.Name {
+		rec, err := tx.Get(ctx, key)
+		if errors.Is(err, pipeline.ErrNotFound) || (err == nil && rec.Model != m.Name) {
 			return fmt.Errorf("%w: %s %s", pipeline.ErrNotFound, m.Name, key)
 		}
-		item = it
+		if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		if item, err = decodeItemString(string(rec.Item), m, p); err != nil {
+			return fmt.Errorf("stored item %s: %w", key, err)
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return m.strip(item, p), nil
+	return project(item, p), nil
 }
 
 // Find returns a page of the items of model that props select, in
@@ -65,7 +68,7 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 	}
 	res := &Result{Items: []Item{}}
 	err = d.store.View(ctx, func(tx pipeline.ReadTx) error {
-		return d.scan(ctx, tx, m, d.blendContext(m, props), p, func(item Item, _ *pipeline.Record, pos pipeline.Position) (bool, error) {
+		return d.scan(ctx, tx, m, d.blendContext(m, props), p, !p.Count, func(item Item, _ *pipeline.Record, pos pipeline.Position) (bool, error) {
 			if limit > 0 && res.Count == limit {
 				// one more match exists: the page has a next
 				res.Next = encodeNext(pos)
@@ -73,7 +76,7 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 			}
 			res.Count++
 			if !p.Count {
-				res.Items = append(res.Items, m.strip(item, p))
+				res.Items = append(res.Items, project(item, p))
 			}
 			return true, nil
 		})
@@ -137,8 +140,10 @@ func (d *DB) FindAll(ctx context.Context, model string, props Item, p *Params) i
 
 // scan walks the items a find selects, after the type check and where
 // filter, passing the position of the previously returned item so a page can
-// end there.
-func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params, fn func(Item, *pipeline.Record, pipeline.Position) (bool, error)) error {
+// end there. With decode, fn gets each item as the caller sees it (hidden
+// attributes left out unless p.Hidden, not projected); without, a nil item:
+// an item is decoded only to be returned or filtered.
+func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params, decode bool, fn func(Item, *pipeline.Record, pipeline.Position) (bool, error)) error {
 	q, err := m.query(props, p)
 	if err != nil {
 		return err
@@ -157,12 +162,22 @@ func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item,
 		if rec.Model != m.Name {
 			return true, nil
 		}
-		item, err := decodeItem(rec.Item)
-		if err != nil {
-			return false, fmt.Errorf("stored item %s: %w", rec.Key, err)
-		}
-		if filter != nil && !filter.Eval(item) {
-			return true, nil
+		var item Item
+		switch {
+		case filter != nil:
+			if item, err = decodeItem(rec.Item); err != nil {
+				return false, fmt.Errorf("stored item %s: %w", rec.Key, err)
+			}
+			if !filter.Eval(item) {
+				return true, nil
+			}
+			if decode {
+				item = m.hide(item, p)
+			}
+		case decode:
+			if item, err = decodeItemString(string(rec.Item), m, p); err != nil {
+				return false, fmt.Errorf("stored item %s: %w", rec.Key, err)
+			}
 		}
 		more, err := fn(item, rec, last)
 		last = pos
@@ -173,7 +188,7 @@ func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item,
 // findKeys lists the primary keys a find selects.
 func (d *DB) findKeys(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params) ([]pipeline.Key, error) {
 	var keys []pipeline.Key
-	err := d.scan(ctx, tx, m, props, p, func(_ Item, rec *pipeline.Record, _ pipeline.Position) (bool, error) {
+	err := d.scan(ctx, tx, m, props, p, false, func(_ Item, rec *pipeline.Record, _ pipeline.Position) (bool, error) {
 		keys = append(keys, rec.Key)
 		return true, nil
 	})

@@ -71,6 +71,11 @@ func (m *model) castValue(path string, f *schema.Field, v any, partial bool) (an
 		}
 		return s, nil
 	case schema.TypeNumber:
+		if jn, isNum := v.(json.Number); isNum {
+			if err := checkNumber(string(jn)); err != nil {
+				return nil, invalid(path, "%v", err)
+			}
+		}
 		n, ok := toNumber(v)
 		if !ok {
 			return nil, invalid(path, "want a number, got %s", typeName(v))

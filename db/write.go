@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,16 +38,6 @@ func loadItem(ctx context.Context, tx pipeline.ReadTx, key pipeline.Key) (Item, 
 		return nil, nil, fmt.Errorf("stored item %s: %w", key, err)
 	}
 	return item, rec, nil
-}
-
-func decodeItem(b []byte) (Item, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	item := make(Item, 16)
-	if err := dec.Decode(&item); err != nil {
-		return nil, err
-	}
-	return item, nil
 }
 
 // put applies one prepared create, update or upsert.

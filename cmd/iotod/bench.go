@@ -64,9 +64,10 @@ func newBenchPipelineCmd() *cobra.Command {
 func newBenchDBCmd() *cobra.Command {
 	var o bench.DBOptions
 	var keep bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "P1 durable writes, P2 async writes and P9 reads, each beside raw badger",
+		Short: "P1 durable writes, P2 async writes and P9 reads (gets and finds at each size and number of readers), each beside raw badger",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cleanup, err := benchDir(&o.Dir, keep)
@@ -75,6 +76,17 @@ func newBenchDBCmd() *cobra.Command {
 			}
 			defer cleanup()
 			o.Out = cmd.OutOrStdout()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return bench.RunDB(cmd.Context(), o)
 		},
 	}
@@ -83,8 +95,12 @@ func newBenchDBCmd() *cobra.Command {
 	f.BoolVar(&keep, "keep", false, "keep the benchmark stores afterwards")
 	f.IntVar(&o.Writers, "writers", 64, "concurrent writers for P1 and P2")
 	f.DurationVar(&o.Duration, "duration", 3*time.Second, "length of each measured run")
-	f.IntVar(&o.Runs, "runs", 3, "runs per write figure (the median is reported)")
-	f.IntVar(&o.ReadItems, "items", 1_000_000, "items loaded for P9")
+	f.IntVar(&o.Runs, "runs", 3, "runs per figure (the median is reported)")
+	f.IntSliceVar(&o.ReadSizes, "items", []int{100_000, 1_000_000}, "store sizes P9 loads and reads, in items")
+	f.IntSliceVar(&o.Readers, "readers", []int{1, 2}, "numbers of concurrent readers P9 measures")
+	f.Int64Var(&o.ReadCacheBytes, "read-cache", 0, "the db read cache in bytes (0: the default; -1: none)")
+	f.StringVar(&o.Only, "only", "", "run only the writes (P1, P2) or the reads (P9)")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
 
