@@ -95,6 +95,11 @@ type PipelineConfig struct {
 	Side schema.Side
 	// AckTimeout is how long a sender waits for an ack before resending.
 	AckTimeout time.Duration
+	// MaxInFlight and MaxInFlightBytes bound what a sender has sent and
+	// not had acknowledged, in changes and in payload bytes (0: the
+	// runner's defaults, 20,000 changes and 8 MB).
+	MaxInFlight      int
+	MaxInFlightBytes pipeline.ByteSize
 	// Owner is the item attribute naming the device an item belongs to
 	// (default deviceId): a cloud pipeline sends a change only to that
 	// device, and refuses a device's change to another device's item.

@@ -12,7 +12,7 @@ import (
 )
 
 // The keys of a pipeline entry.
-var pipelineKeys = []string{"ack_timeout", "direction", "from", "owner", "stages", "to", "trigger_delivery", "triggers"}
+var pipelineKeys = []string{"ack_timeout", "direction", "from", "max_in_flight", "max_in_flight_bytes", "owner", "stages", "to", "trigger_delivery", "triggers"}
 
 // pipelineEntry decodes pipelines.NAME. The wiring between entries is
 // checked later, by validatePipelines.
@@ -39,6 +39,18 @@ func (l *loader) pipelineEntry(name string, n *yaml.Node, path string) *Pipeline
 		l.decode(at, path+".ack_timeout", &p.AckTimeout)
 		if p.AckTimeout <= 0 {
 			l.report(path+".ack_timeout", "must be positive, got %s", p.AckTimeout)
+		}
+	}
+	if v := mappingValue(n, "max_in_flight"); v != nil {
+		l.decode(v, path+".max_in_flight", &p.MaxInFlight)
+		if p.MaxInFlight < 1 || p.MaxInFlight > 10_000_000 {
+			l.report(path+".max_in_flight", "must be between 1 and 10000000 changes, got %d", p.MaxInFlight)
+		}
+	}
+	if v := mappingValue(n, "max_in_flight_bytes"); v != nil {
+		l.decode(v, path+".max_in_flight_bytes", &p.MaxInFlightBytes)
+		if p.MaxInFlightBytes < 64<<10 || p.MaxInFlightBytes > 1<<30 {
+			l.report(path+".max_in_flight_bytes", "must be between 64KB and 1GB, got %d bytes", int64(p.MaxInFlightBytes))
 		}
 	}
 	if o := mappingValue(n, "owner"); o != nil {

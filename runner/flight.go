@@ -44,8 +44,7 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 		return
 	}
 	f := &flight{site: site, payload: payload, covers: covers, changes: len(b.Changes)}
-	s.flights[b.ID] = f
-	s.flying += f.changes
+	s.addFlight(b.ID, f)
 	err = s.publish(ctx, b.ID, f)
 	switch {
 	case errors.Is(err, pipeline.ErrTooLargeForTransport): // split below
@@ -56,8 +55,7 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 		s.m.batchSize.WithLabelValues(s.spec.Name).Observe(float64(f.changes))
 		return
 	}
-	delete(s.flights, b.ID)
-	s.flying -= f.changes
+	s.dropFlight(b.ID, f)
 	if len(b.Changes) == 1 {
 		c := b.Changes[0]
 		s.reject(ctx, site, []pipeline.Reject{{Model: c.Model, Key: c.Key, Seq: c.Seq,
@@ -84,13 +82,26 @@ func (s *sender) launch(ctx context.Context, site string, b *pipeline.Batch, cov
 	s.launch(ctx, site, second, c2)
 }
 
+// addFlight and dropFlight keep the flights and their counts: changes
+// and payload bytes awaiting acks.
+func (s *sender) addFlight(id string, f *flight) {
+	s.flights[id] = f
+	s.flying += f.changes
+	s.flyingBytes += len(f.payload)
+}
+
+func (s *sender) dropFlight(id string, f *flight) {
+	delete(s.flights, id)
+	s.flying -= f.changes
+	s.flyingBytes -= len(f.payload)
+}
+
 // abandon gives up a flight the transport refused for good (a permanent
 // error: the broker refused the packet, or it can never be encoded): its
 // changes become dead letters with the reason, and are settled, so the
 // outbox moves on instead of resending them forever.
 func (s *sender) abandon(ctx context.Context, id string, f *flight, err error) {
-	delete(s.flights, id)
-	s.flying -= f.changes
+	s.dropFlight(id, f)
 	reason := pipeline.Reason(fmt.Errorf("refused by the transport: %w", err))
 	var rejects []pipeline.Reject
 	if b, derr := pipeline.DecodeBatch(f.payload, 0); derr == nil {
@@ -134,8 +145,7 @@ func (s *sender) onAck(ctx context.Context, msg *message.Message) {
 	if !ok || msg.Metadata.Get(pipeline.MetaSite) != f.site && f.site != pipeline.Broadcast {
 		return
 	}
-	delete(s.flights, ack.Batch)
-	s.flying -= f.changes
+	s.dropFlight(ack.Batch, f)
 	s.m.acks.WithLabelValues(s.spec.Name, "applied").Add(float64(ack.Applied))
 	s.m.acks.WithLabelValues(s.spec.Name, "rejected").Add(float64(len(ack.Rejected)))
 	for i := range ack.Rejected {

@@ -36,7 +36,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
 	}
 	spec := senderSpec{Name: p.Name, Direction: p.Direction, Site: src.plan.Site, Storage: p.From.Name,
-		Transport: p.To.Name, Store: src.store, Out: t, AckTimeout: p.AckTimeout, MaxInFlight: p.MaxInFlight,
+		Transport: p.To.Name, Store: src.store, Out: t, AckTimeout: p.AckTimeout, MaxInFlight: p.MaxInFlight, MaxInFlightBytes: p.MaxInFlightBytes,
 		Keep: func(c *pipeline.Change) bool { return src.db.Replicates(c.Model) }}
 	side := sideName(src.plan.Side)
 	seenBatcher := false

@@ -69,6 +69,8 @@ type PipelinePlan struct {
 	// TriggerDelivery says how the triggers are called (zero: defaults).
 	TriggerDelivery pipeline.TriggerDelivery
 	MaxInFlight     int
+	// MaxInFlightBytes bounds its payload bytes awaiting acks (0: 8 MB).
+	MaxInFlightBytes int
 	// Owner is the item attribute naming the device an item belongs to
 	// (default DefaultOwner): the cloud sends a change only to that
 	// device, and refuses a device's change to another device's item.

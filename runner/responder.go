@@ -40,11 +40,18 @@ type responder struct {
 	// (default 4).
 	minInterval time.Duration
 	maxCatchUps int
+	// windowBatches and windowBytes bound a catch-up's batches sent and
+	// not yet acknowledged by the device (defaults 4 and 1 MB); ackStall is
+	// how long a catch-up waits for an ack before it ends (default 30s).
+	windowBatches int
+	windowBytes   int
+	ackStall      time.Duration
 
-	mu    sync.Mutex
-	sites map[string]*siteCatchUp
-	slots chan struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	sites   map[string]*siteCatchUp
+	windows map[string]*ackWindow // by site, while its catch-up runs
+	slots   chan struct{}
+	wg      sync.WaitGroup
 }
 
 // siteCatchUp is the running catch-up of one device and the request
@@ -60,8 +67,29 @@ func (r *responder) start(ctx context.Context) error {
 	if r.maxCatchUps <= 0 {
 		r.maxCatchUps = 4
 	}
+	if r.windowBatches <= 0 {
+		r.windowBatches = 4
+	}
+	if r.windowBytes <= 0 {
+		r.windowBytes = 1 << 20
+	}
+	if r.ackStall <= 0 {
+		r.ackStall = 30 * time.Second
+	}
 	r.sites = map[string]*siteCatchUp{}
+	r.windows = map[string]*ackWindow{}
 	r.slots = make(chan struct{}, r.maxCatchUps)
+	// The devices' acks of catch-up batches open their windows.
+	acks, err := r.t.Subscribe(ctx, pipeline.ChanDownAck, "")
+	if err != nil {
+		return err
+	}
+	go func() {
+		for msg := range acks {
+			r.acked(msg)
+			msg.Ack()
+		}
+	}()
 	msgs, err := r.t.Subscribe(ctx, pipeline.ChanSync, "")
 	if err != nil {
 		return err
@@ -76,6 +104,20 @@ func (r *responder) start(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// acked passes a device's ack to its catch-up's window.
+func (r *responder) acked(msg *message.Message) {
+	site := msg.Metadata.Get(pipeline.MetaSite)
+	r.mu.Lock()
+	w := r.windows[site]
+	r.mu.Unlock()
+	if w == nil {
+		return
+	}
+	if ack, err := pipeline.DecodeAck(msg.Payload, 0); err == nil {
+		w.ack(ack.Batch)
+	}
 }
 
 // take reads a request and starts its device's catch-up, or queues it
@@ -154,13 +196,22 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 		owner, ok := item[r.owner].(string)
 		return !ok || owner == "" || owner == site
 	}
+	w := newAckWindow(r.windowBatches, r.windowBytes, r.ackStall)
+	r.mu.Lock()
+	r.windows[site] = w
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.windows, site)
+		r.mu.Unlock()
+	}()
 	top, count := since, 0
 	var held []pipeline.Change
 	flush := func() error {
 		if len(held) == 0 {
 			return nil
 		}
-		sent, err := r.publishChanges(ctx, site, req.ID, held)
+		sent, err := r.publishChanges(ctx, site, req.ID, held, w)
 		count += sent
 		held = held[:0]
 		return err
@@ -186,7 +237,7 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 	if !top.IsZero() {
 		marker.After = top.String()
 	}
-	if err := r.publish(ctx, site, marker); err != nil {
+	if err := r.publish(ctx, site, marker, nil); err != nil {
 		r.log.Warn("catch-up marker failed; the device asks again", "site", site, "err", err)
 		return
 	}
@@ -197,8 +248,8 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 // a batch the transport finds too large for its maximum payload. A single
 // change too large is left out (the live sender refuses it the same way)
 // and not counted. It returns how many changes went out.
-func (r *responder) publishChanges(ctx context.Context, site, request string, changes []pipeline.Change) (int, error) {
-	err := r.publish(ctx, site, &pipeline.Batch{Kind: pipeline.KindChanges, CatchUp: true, Request: request, Changes: changes})
+func (r *responder) publishChanges(ctx context.Context, site, request string, changes []pipeline.Change, w *ackWindow) (int, error) {
+	err := r.publish(ctx, site, &pipeline.Batch{Kind: pipeline.KindChanges, CatchUp: true, Request: request, Changes: changes}, w)
 	switch {
 	case err == nil:
 		return len(changes), nil
@@ -210,21 +261,33 @@ func (r *responder) publishChanges(ctx context.Context, site, request string, ch
 		return 0, nil
 	}
 	half := len(changes) / 2
-	first, err := r.publishChanges(ctx, site, request, changes[:half])
+	first, err := r.publishChanges(ctx, site, request, changes[:half], w)
 	if err != nil {
 		return first, err
 	}
-	second, err := r.publishChanges(ctx, site, request, changes[half:])
+	second, err := r.publishChanges(ctx, site, request, changes[half:], w)
 	return first + second, err
 }
 
-func (r *responder) publish(ctx context.Context, site string, b *pipeline.Batch) error {
+// publish sends b to site, within w (nil: at once) when w is given.
+func (r *responder) publish(ctx context.Context, site string, b *pipeline.Batch, w *ackWindow) error {
 	b.V, b.ID, b.Site = pipeline.ProtocolVersion, ulid.Make().String(), "cloud"
 	payload, err := json.Marshal(b)
 	if err != nil {
 		return err
 	}
+	if w != nil {
+		if err := w.wait(ctx, site); err != nil {
+			return err
+		}
+		// Counted before it goes: the device's ack may come back first.
+		w.sent(b.ID, len(payload))
+	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return r.t.Publish(pctx, pipeline.ChanDown, site, message.NewMessage(b.ID, payload))
+	err = r.t.Publish(pctx, pipeline.ChanDown, site, message.NewMessage(b.ID, payload))
+	if err != nil && w != nil {
+		w.ack(b.ID) // not sent: not waited for
+	}
+	return err
 }

@@ -86,3 +86,75 @@ func TestSyncRequestFloodIsCoalescedAndOthersAreServed(t *testing.T) {
 	assert.LessOrEqual(t, len(got), most, "300 requests from one device run at most a few catch-ups")
 	assert.GreaterOrEqual(t, testutil.ToFloat64(cloud.m.syncRequests.WithLabelValues("down", "coalesced")), 290.0)
 }
+
+// A catch-up goes at the device's pace: the cloud has at most its window
+// of catch-up batches (4) sent and not acknowledged by the device, sends
+// the next as each ack comes, and gets every change and the marker
+// through once the device acks.
+func TestCatchUpIsPacedByTheDevicesAcks(t *testing.T) {
+	ctx := context.Background()
+	cloudPlan, _ := split(t)
+	cloudPlan.Pipelines = []PipelinePlan{cloudPlan.Pipelines[1]} // the down sender answers sync requests
+	cloud := start(t, cloudPlan)
+	const items = 3000 // 6 batches of 500
+	for i := 0; i < items; i++ {
+		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
+		require.NoError(t, err)
+	}
+	bus := cloud.transports["bus"]
+	msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, "dev1")
+	require.NoError(t, err)
+	got := make(chan *pipeline.Batch, 100)
+	go func() {
+		for msg := range msgs {
+			msg.Ack() // taken off the transport, not acknowledged to the cloud
+			var b pipeline.Batch
+			if json.Unmarshal(msg.Payload, &b) == nil && b.CatchUp {
+				got <- &b
+			}
+		}
+	}()
+	ackBatch := func(b *pipeline.Batch) {
+		payload, _ := json.Marshal(pipeline.Ack{V: 1, Batch: b.ID, Applied: len(b.Changes)})
+		require.NoError(t, bus.Publish(ctx, pipeline.ChanDownAck, "dev1", message.NewMessage(ulid.Make().String(), payload)))
+	}
+	req := pipeline.SyncRequest{V: 1, ID: ulid.Make().String(), Full: true}
+	payload, _ := json.Marshal(req)
+	require.NoError(t, bus.Publish(ctx, pipeline.ChanSync, "dev1", message.NewMessage(req.ID, payload)))
+
+	var batches []*pipeline.Batch
+	next := func(d time.Duration) *pipeline.Batch {
+		select {
+		case b := <-got:
+			batches = append(batches, b)
+			return b
+		case <-time.After(d):
+			return nil
+		}
+	}
+	for range 4 {
+		require.NotNil(t, next(5*time.Second), "the window's first batches")
+	}
+	require.Nil(t, next(500*time.Millisecond), "no fifth batch before an ack")
+	ackBatch(batches[0])
+	require.NotNil(t, next(5*time.Second), "an ack lets one more go")
+	require.Nil(t, next(300*time.Millisecond), "only one")
+	for _, b := range batches[1:] {
+		ackBatch(b)
+	}
+	changes := 0
+	for _, b := range batches {
+		changes += len(b.Changes)
+	}
+	for {
+		b := next(5 * time.Second)
+		require.NotNil(t, b, "the catch-up goes on as acks come: %d changes so far", changes)
+		if b.Kind == pipeline.KindSynced {
+			assert.Equal(t, items, b.Count)
+			break
+		}
+		changes += len(b.Changes)
+		ackBatch(b)
+	}
+	assert.Equal(t, items, changes)
+}

@@ -38,7 +38,13 @@ type senderSpec struct {
 	AckSite     string
 	AckTimeout  time.Duration
 	MaxInFlight int
-	Chunk       int
+	// MaxInFlightBytes bounds the payload bytes sent and not yet acked
+	// (kept for resending) plus those read from the outbox and held.
+	MaxInFlightBytes int
+	// Chunk is the most changes one outbox read takes; reads shrink
+	// while their changes are large (ChunkBytes per read).
+	Chunk      int
+	ChunkBytes int
 	// Keep says whether a change read from the outbox is for this
 	// pipeline (nil: all). A store that captures its changes (a DynamoDB
 	// stream) has every write in its outbox, also of models that do not
@@ -86,7 +92,11 @@ type sender struct {
 	settled  map[uint64]bool // seqs acked or refused, not yet trimmed
 	flights  map[string]*flight
 	flying   int // changes in flights
-	waiters  []syncWaiter
+	// flyingBytes is the payload bytes of the flights.
+	flyingBytes int
+	// chunk is the size of the next outbox read.
+	chunk   int
+	waiters []syncWaiter
 
 	syncCh  chan syncWaiter
 	drainCh chan struct{}
@@ -107,6 +117,12 @@ func newSender(spec senderSpec, m *metrics, log *slog.Logger, dl *DeadLetters) *
 	}
 	if spec.Chunk <= 0 {
 		spec.Chunk = 1000
+	}
+	if spec.MaxInFlightBytes <= 0 {
+		spec.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if spec.ChunkBytes <= 0 {
+		spec.ChunkBytes = 1 << 20
 	}
 	return &sender{
 		spec: spec, m: m, log: log, dl: dl,
@@ -189,10 +205,21 @@ func (s *sender) run(ctx context.Context, acks <-chan *message.Message) {
 	}
 }
 
-// fill reads the outbox while there is room in flight.
+// DefaultMaxInFlightBytes is a sender's default bound on the payload
+// bytes awaiting acks.
+const DefaultMaxInFlightBytes = 8 << 20
+
+// fill reads the outbox while there is room in flight: in changes, in
+// batches and in bytes. Each read takes up to chunk changes; the chunk
+// halves while reads come back over ChunkBytes (large items) and grows
+// back towards Chunk while they are small, so one read holds about
+// ChunkBytes whatever the items' size.
 func (s *sender) fill(ctx context.Context) {
-	for s.flying+s.held() < s.spec.MaxInFlight && len(s.flights) < maxFlights {
-		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.spec.Chunk)
+	if s.chunk <= 0 {
+		s.chunk = s.spec.Chunk
+	}
+	for s.flying+s.held() < s.spec.MaxInFlight && len(s.flights) < maxFlights && s.flyingBytes < s.spec.MaxInFlightBytes {
+		changes, err := s.spec.Store.Outbox().Read(ctx, s.cursor, s.chunk)
 		if err != nil {
 			if ctx.Err() == nil { // not a shutdown
 				s.log.Warn("outbox read failed", "err", err)
@@ -202,7 +229,22 @@ func (s *sender) fill(ctx context.Context) {
 		if len(changes) == 0 {
 			return
 		}
+		s.resizeChunk(changes)
 		s.take(ctx, changes)
+	}
+}
+
+// resizeChunk sets the next read's size from the bytes of this one.
+func (s *sender) resizeChunk(changes []pipeline.Change) {
+	size := 0
+	for i := range changes {
+		size += len(changes[i].Item) + len(changes[i].Key.PK) + len(changes[i].Key.SK) + 64
+	}
+	switch {
+	case size > s.spec.ChunkBytes && s.chunk > 1:
+		s.chunk = max(1, s.chunk/2)
+	case size < s.spec.ChunkBytes/2 && s.chunk < s.spec.Chunk:
+		s.chunk = min(s.spec.Chunk, s.chunk*2)
 	}
 }
 

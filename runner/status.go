@@ -17,8 +17,10 @@ type PipelineStatus struct {
 	State string `json:"state"`
 	// Connected is the transport's connection state, when it reports one.
 	Connected *bool `json:"connected,omitempty"`
-	// InFlight counts changes sent and not yet acknowledged (senders).
-	InFlight int `json:"in_flight"`
+	// InFlight counts changes sent and not yet acknowledged (senders), and
+	// InFlightBytes their payload bytes.
+	InFlight      int `json:"in_flight"`
+	InFlightBytes int `json:"in_flight_bytes,omitempty"`
 	// Outbox is the source store's outbox (senders).
 	Outbox *pipeline.OutboxStats `json:"outbox,omitempty"`
 	// LastAck is when the far side last acknowledged a batch (senders), or
@@ -63,7 +65,7 @@ func (s *sender) publishStatus() {
 	s.mu.Lock()
 	fresh := time.Since(s.status.refreshed) < 200*time.Millisecond
 	if !fresh {
-		s.status.InFlight = s.flying
+		s.status.InFlight, s.status.InFlightBytes = s.flying, s.flyingBytes
 	}
 	s.mu.Unlock()
 	if fresh {

@@ -29,7 +29,7 @@ func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 	sort.Strings(names)
 	for _, name := range names {
 		p := cfg.Pipelines[name]
-		pp := runner.PipelinePlan{Name: name, Direction: p.Direction, AckTimeout: p.AckTimeout, Owner: p.Owner, TriggerDelivery: p.TriggerDelivery,
+		pp := runner.PipelinePlan{Name: name, Direction: p.Direction, AckTimeout: p.AckTimeout, MaxInFlight: p.MaxInFlight, MaxInFlightBytes: int(p.MaxInFlightBytes), Owner: p.Owner, TriggerDelivery: p.TriggerDelivery,
 			From: runner.Ref{Kind: p.From.Kind, Name: p.From.Name}, To: runner.Ref{Kind: p.To.Kind, Name: p.To.Name}}
 		pp.Stages = componentPlans(p.Stages)
 		pp.Triggers = componentPlans(p.Triggers)
