@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"encoding/json"
+
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
@@ -48,7 +50,58 @@ type ReplicateOptions struct {
 	Offline, Live int
 	// MemoryBroker runs the broker without persistence.
 	MemoryBroker bool
-	Out          io.Writer
+	// DeviceCommand runs the device in a process of its own for P3, P5
+	// and P8 (this binary's hidden `bench replicate-device`, which calls
+	// RunDevice); nil runs it in this process.
+	DeviceCommand []string
+	// DeviceMemory is the device store's memory budget (0: the default
+	// sizes).
+	DeviceMemory pipeline.ByteSize
+	// DeviceMemLimit is the device process's Go memory limit (0: none,
+	// or GOMEMLIMIT from the environment).
+	DeviceMemLimit pipeline.ByteSize
+	// Idle is how long P8 keeps the device process idle before its
+	// resident set is read (10 minutes).
+	Idle time.Duration
+	// JSON prints the figures as one JSON document on Out instead of the
+	// text report.
+	JSON   bool
+	Out    io.Writer
+	Stderr io.Writer // the device process's log (os.Stderr)
+
+	report ReplicateReport
+	text   io.Writer // the text report: Out, or nowhere with JSON
+}
+
+// ReplicateReport is `iotod bench replicate --json`: the figures of the
+// sections that ran. Durations are in nanoseconds, sizes in bytes, rates
+// per second.
+type ReplicateReport struct {
+	Machine       string `json:"machine"`
+	DeviceProcess bool   `json:"device_process"`
+	P3            *struct {
+		Rate, WriteRate, Raw1, Raw8 float64
+		Device                      *procPeak `json:",omitempty"`
+		Process                     procPeak  // this process: broker and cloud (and the device when DeviceProcess is false)
+	} `json:"p3,omitempty"`
+	P4 *struct {
+		Up, Local, Raw, Down Dist
+	} `json:"p4,omitempty"`
+	P5 *struct {
+		Changes          int
+		QueuedSeconds    float64
+		DrainSeconds     float64
+		Raw1             float64
+		During, Idle     Dist
+		Device           *procPeak `json:",omitempty"`
+		DeviceHeapInuse  uint64    `json:",omitempty"`
+		Process          procPeak
+		ProcessBeforeRSS int64
+	} `json:"p5,omitempty"`
+	P8 *struct {
+		IdleSeconds float64
+		Device      procPeak
+	} `json:"p8,omitempty"`
 }
 
 func (o *ReplicateOptions) defaults() {
@@ -70,14 +123,23 @@ func (o *ReplicateOptions) defaults() {
 	if o.Durability == "" {
 		o.Durability = badger.DurabilitySync
 	}
+	if o.Idle == 0 {
+		o.Idle = 10 * time.Minute
+	}
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	o.text = o.Out
+	if o.JSON {
+		o.text = io.Discard
+	}
 }
 
+// runs says whether section runs: every one but p8 (10 minutes idle) when
+// none is named.
 func (o *ReplicateOptions) runs(section string) bool {
 	if len(o.Sections) == 0 {
-		return true
+		return section != "p8"
 	}
 	for _, s := range o.Sections {
 		if strings.EqualFold(s, section) {
@@ -105,16 +167,25 @@ func RunReplicate(ctx context.Context, o ReplicateOptions) error {
 	if o.MemoryBroker {
 		persistence = "no persistence"
 	}
-	fmt.Fprintf(o.Out, "iotod bench replicate: %s/%s, %d CPUs (%s), Go %s; embedded broker (mochi, %s) on loopback,\n"+
-		"  a device runner and a cloud runner in this process, each with its own mqtt transport; device durability %s, cloud sync\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version(), persistence, o.Durability)
+	where := "a device runner and a cloud runner in this process"
+	if o.DeviceCommand != nil {
+		where = "the cloud runner in this process, the device runner in a process of its own (P3, P5, P8)"
+	}
+	o.report.Machine = fmt.Sprintf("%s/%s, %d CPUs (%s), Go %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
+	o.report.DeviceProcess = o.DeviceCommand != nil
+	fmt.Fprintf(o.text, "iotod bench replicate: %s; embedded broker (mochi, %s) on loopback,\n"+
+		"  %s, each with its own mqtt transport; device durability %s, cloud sync\n",
+		o.report.Machine, persistence, where, o.Durability)
+	if o.DeviceMemory != 0 || o.DeviceMemLimit != 0 {
+		fmt.Fprintf(o.text, "  device store memory: %s (0: the default sizes); device process Go memory limit: %s\n", o.DeviceMemory, o.DeviceMemLimit)
+	}
 	n := 0
 	fresh := func(name string) rigConfig {
 		n++
-		return rigConfig{dir: filepath.Join(o.Dir, fmt.Sprintf("%s-%d", name, n)), durability: o.Durability, persist: !o.MemoryBroker}
+		return rigConfig{dir: filepath.Join(o.Dir, fmt.Sprintf("%s-%d", name, n)), durability: o.Durability, persist: !o.MemoryBroker, memory: o.DeviceMemory}
 	}
 	if o.runs("p3") {
-		if err := runP3(ctx, o, fresh); err != nil {
+		if err := runP3(ctx, &o, fresh); err != nil {
 			return fmt.Errorf("P3: %w", err)
 		}
 	}
@@ -122,7 +193,7 @@ func RunReplicate(ctx context.Context, o ReplicateOptions) error {
 		debug.FreeOSMemory()
 		cfg := fresh("p4")
 		cfg.delay = p4Delay
-		if err := runP4(ctx, o, cfg); err != nil {
+		if err := runP4(ctx, &o, cfg); err != nil {
 			return fmt.Errorf("P4: %w", err)
 		}
 	}
@@ -130,16 +201,29 @@ func RunReplicate(ctx context.Context, o ReplicateOptions) error {
 		debug.FreeOSMemory()
 		cfg := fresh("p5")
 		cfg.delay = p3Delay
-		if err := runP5(ctx, o, cfg); err != nil {
+		if err := runP5(ctx, &o, cfg); err != nil {
 			return fmt.Errorf("P5: %w", err)
 		}
+	}
+	if o.runs("p8") && o.DeviceCommand != nil {
+		cfg := fresh("p8")
+		cfg.delay = p3Delay
+		if err := runP8(ctx, &o, cfg); err != nil {
+			return fmt.Errorf("P8: %w", err)
+		}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(o.report)
 	}
 	return nil
 }
 
-func runP3(ctx context.Context, o ReplicateOptions, fresh func(string) rigConfig) error {
+func runP3(ctx context.Context, o *ReplicateOptions, fresh func(string) rigConfig) error {
 	var iotod, raw1, raw8, writes []float64
 	var peak int64
+	var devPeak, procMem procPeak
 	for run := 0; run < o.Runs; run++ {
 		cfg := fresh("p3")
 		cfg.delay = p3Delay
@@ -155,23 +239,43 @@ func runP3(ctx context.Context, o ReplicateOptions, fresh func(string) rigConfig
 		if err != nil {
 			return errors.Join(err, rg.close(ctx))
 		}
-		rate, wrate, rss, err := rg.sustained(ctx, o)
+		var rate, wrate float64
+		var rss int64
+		var dev, self procPeak
+		if o.DeviceCommand != nil {
+			rate, wrate, dev, self, err = rg.sustainedProc(ctx, o)
+			rss = self.AnonRSS
+		} else {
+			rate, wrate, rss, err = rg.sustained(ctx, *o)
+		}
 		if err = errors.Join(err, rg.close(ctx)); err != nil {
 			return err
 		}
 		iotod, raw1, raw8, writes = append(iotod, rate), append(raw1, r1), append(raw8, r8), append(writes, wrate)
 		if run == 0 {
-			peak = rss // later runs inherit the heap of earlier ones
+			peak, procMem = rss, self // later runs inherit the heap of earlier ones
 		}
+		devPeak = maxPeak(devPeak, dev) // a fresh process each run
 		debug.FreeOSMemory()
 	}
-	w := o.Out
+	o.report.P3 = &struct {
+		Rate, WriteRate, Raw1, Raw8 float64
+		Device                      *procPeak `json:",omitempty"`
+		Process                     procPeak
+	}{Rate: median(iotod), WriteRate: median(writes), Raw1: median(raw1), Raw8: median(raw8), Process: procMem}
+	w := o.text
 	fmt.Fprintf(w, "\nP3 sustained replication up: %d creates (~200-byte items) by %d writers in %d-item transactions while the\n"+
 		"  pipelines run; device commit -> mqtt -> broker -> cloud store applied -> ack -> outbox trimmed; median of %d runs\n",
 		o.Changes, o.Writers, o.TxSize, o.Runs)
 	fmt.Fprintf(w, "  iotod                          %9.0f changes/s (until Sync: the device outbox empty)\n", median(iotod))
 	fmt.Fprintf(w, "    local writes alone           %9.0f changes/s (the writers' own rate, same run)\n", median(writes))
-	fmt.Fprintf(w, "    memory                       %s anonymous RSS (peak, first run, whole process: broker, both sides)\n", mib(peak))
+	if o.DeviceCommand != nil {
+		o.report.P3.Device = &devPeak
+		fmt.Fprintf(w, "    device process memory        %s anonymous RSS, %s whole RSS (peaks, worst of %d runs; bar: <= 64 MB)\n", mib(devPeak.AnonRSS), mib(devPeak.RSS), o.Runs)
+		fmt.Fprintf(w, "    this process (broker, cloud) %s anonymous RSS (peak, first run)\n", mib(peak))
+	} else {
+		fmt.Fprintf(w, "    memory                       %s anonymous RSS (peak, first run, whole process: broker, both sides)\n", mib(peak))
+	}
 	fmt.Fprintf(w, "  raw paho QoS 1, 1 publisher    %9.0f msgs/s (%d 200-byte messages, each waiting for its PUBACK)\n", median(raw1), o.RawMessages)
 	fmt.Fprintf(w, "  raw paho QoS 1, 8 publishers   %9.0f msgs/s\n", median(raw8))
 	fmt.Fprintf(w, "  ratio to 1 publisher           %9.1fx   (bar: >= 3x, >= 20,000 changes/s)\n", median(iotod)/median(raw1))

@@ -18,7 +18,7 @@ import (
 // stages' delay at 20ms: device commit -> applied in the cloud store, and
 // cloud commit -> applied in the device store; beside it, raw paho QoS 1
 // publish -> delivery through the same broker at the same rate.
-func runP4(ctx context.Context, o ReplicateOptions, cfg rigConfig) (err error) {
+func runP4(ctx context.Context, o *ReplicateOptions, cfg rigConfig) (err error) {
 	rg, err := startRig(ctx, cfg)
 	if err != nil {
 		return err
@@ -84,8 +84,9 @@ func runP4(ctx context.Context, o ReplicateOptions, cfg rigConfig) (err error) {
 		return fmt.Errorf("down: %w", err)
 	}
 
-	w := o.Out
+	w := o.text
 	u, d := up.dist(), down.dist()
+	o.report.P4 = &struct{ Up, Local, Raw, Down Dist }{Up: u, Local: local.dist(), Raw: raw, Down: d}
 	fmt.Fprintf(w, "\nP4 latency, batch stages at delay: %s; one writer at %d changes/s\n", p4Delay, o.Rate)
 	fmt.Fprintf(w, "  device commit -> applied in the cloud store (%d changes)\n    iotod                        %s\n", u.N, u)
 	fmt.Fprintf(w, "    local commit itself          %s (the device's Create)\n", local.dist())

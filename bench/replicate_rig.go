@@ -61,6 +61,8 @@ type rigConfig struct {
 	durability string        // the device store's
 	// persist keeps the broker's sessions in badger, as pipelines.yaml does.
 	persist bool
+	// memory is the device store's memory budget (0: the default sizes).
+	memory pipeline.ByteSize
 }
 
 // rig is a started broker; runners are started on it one side at a time.
@@ -170,6 +172,9 @@ func (r *rig) transport(user, pass, clientID, name string) *mqtt.Config {
 func (r *rig) storage(name string, sd schema.Side, site, durability string) runner.StoragePlan {
 	cfg := badger.NewDefaultConfig()
 	cfg.Path, cfg.Durability = filepath.Join(r.cfg.dir, name), durability
+	if sd == schema.SideDevice {
+		cfg.Memory = r.cfg.memory
+	}
 	return runner.StoragePlan{ComponentPlan: runner.ComponentPlan{Factory: badger.NewFactory(), Config: &cfg},
 		Side: sd, Site: site}
 }
@@ -195,7 +200,7 @@ func (r *rig) receiveStages() []runner.ComponentPlan {
 // started), so n changes wait in its outbox.
 func (r *rig) queueOffline(ctx context.Context, n int) error {
 	cfg := badger.NewDefaultConfig()
-	cfg.Path, cfg.Durability = filepath.Join(r.cfg.dir, "device"), badger.DurabilityAsync
+	cfg.Path, cfg.Durability, cfg.Memory = filepath.Join(r.cfg.dir, "device"), badger.DurabilityAsync, r.cfg.memory
 	st, err := badger.Open(ctx, cfg, nil)
 	if err != nil {
 		return fmt.Errorf("queue offline: %w", err)

@@ -6,6 +6,7 @@ package bench
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,8 +37,10 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 // Dist summarises a latency distribution.
 type Dist struct {
-	N             int
-	P50, P99, Max time.Duration
+	N   int           `json:"n"`
+	P50 time.Duration `json:"p50_ns"`
+	P99 time.Duration `json:"p99_ns"`
+	Max time.Duration `json:"max_ns"`
 }
 
 func (l *latencies) dist() Dist {
@@ -94,7 +97,13 @@ func peakRSSBytes() int64 {
 }
 
 func procStatus(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+	return procFileStatus("/proc/self/status", field)
+}
+
+// procFileStatus reads a size field (in kB) of a /proc/<pid>/status file,
+// in bytes; 0 when the file or the field is missing.
+func procFileStatus(path, field string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
@@ -108,6 +117,15 @@ func procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// runtimeMem is the part of runtime.MemStats the benches report.
+type runtimeMem struct{ heapInuse uint64 }
+
+func (m *runtimeMem) read() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.heapInuse = ms.HeapInuse
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -106,8 +106,8 @@ func newBenchDBCmd() *cobra.Command {
 
 func newBenchReplicateCmd() *cobra.Command {
 	var o bench.ReplicateOptions
-	var keep bool
-	var cpuProfile string
+	var keep, inProcess bool
+	var cpuProfile, memory, memLimit string
 	cmd := &cobra.Command{
 		Use:   "replicate",
 		Short: "P3 sustained replication, P4 latency and P5 catch-up over MQTT (embedded broker, device and cloud runners), each beside raw paho publishes",
@@ -118,7 +118,20 @@ func newBenchReplicateCmd() *cobra.Command {
 				return err
 			}
 			defer cleanup()
-			o.Out = cmd.OutOrStdout()
+			o.Out, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if o.DeviceMemory, err = parseSize("--device-memory", memory); err != nil {
+				return err
+			}
+			if o.DeviceMemLimit, err = parseSize("--device-memlimit", memLimit); err != nil {
+				return err
+			}
+			if !inProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("the device process: %w", err)
+				}
+				o.DeviceCommand = []string{exe, "bench", "replicate", "device"}
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -138,7 +151,12 @@ func newBenchReplicateCmd() *cobra.Command {
 	f.BoolVar(&keep, "keep", false, "keep the folder afterwards")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	f.BoolVar(&o.MemoryBroker, "memory-broker", false, "run the broker without persistence (pipelines.yaml persists)")
-	f.StringSliceVar(&o.Sections, "only", nil, "run only these sections: p3, p4, p5 (default: all)")
+	f.StringSliceVar(&o.Sections, "only", nil, "run only these sections: p3, p4, p5, p8 (default: p3, p4, p5; p8 idles the device process for --idle)")
+	f.BoolVar(&inProcess, "in-process", false, "run the device in this process too (P3, P5 and P8 then report the whole process's memory; P8 is skipped)")
+	f.BoolVar(&o.JSON, "json", false, "print the figures as one JSON document instead of the text report")
+	f.StringVar(&memory, "device-memory", "", "the device store's memory budget, e.g. 32MB (default: the storage's default sizes)")
+	f.StringVar(&memLimit, "device-memlimit", "", "the device process's Go memory limit, e.g. 48MB (default: none)")
+	f.DurationVar(&o.Idle, "idle", 10*time.Minute, "P8: how long the device process idles before its resident set is read")
 	f.StringVar(&o.Durability, "durability", "sync", "the device store's durability: sync or async")
 	f.IntVar(&o.Changes, "changes", 200_000, "P3: creates streamed while the pipelines run")
 	f.IntVar(&o.Writers, "writers", 4, "P3: concurrent writers")
@@ -150,6 +168,7 @@ func newBenchReplicateCmd() *cobra.Command {
 	f.IntVar(&o.Down, "down", 500, "P4: cloud changes timed to the device")
 	f.IntVar(&o.Offline, "offline", 1_000_000, "P5: changes queued before the device connects")
 	f.IntVar(&o.Live, "live", 300, "P5: local creates timed during the drain (at most)")
+	cmd.AddCommand(newBenchReplicateDeviceCmd())
 	return cmd
 }
 

@@ -24,6 +24,10 @@ const (
 	minMemTableSize     = 1 * mib
 	minValueLogFileSize = 1 * mib
 	maxValueLogFileSize = 2<<30 - 1
+
+	// MinMemory and MaxMemory bound the memory key.
+	MinMemory = 8 * pipeline.Megabyte
+	MaxMemory = 64 * pipeline.Gigabyte
 )
 
 // Config is the user configuration of a badger store.
@@ -34,6 +38,12 @@ type Config struct {
 	// writes are on disk) or "async" (an update returns after commit
 	// without waiting for an fsync).
 	Durability string `yaml:"durability" desc:"sync: an update returns once its writes are on disk (group commit); async: once committed, without waiting for the disk"`
+	// Memory is a budget for badger's own memory (write tables, caches,
+	// table builders); zero means the individual sizes below. When set,
+	// mem_table_size, num_memtables, block_cache_size, index_cache_size and
+	// value_log_file_size are derived from it (see SizesFor) and must be
+	// left at their defaults. Between MinMemory and MaxMemory.
+	Memory pipeline.ByteSize `yaml:"memory" desc:"memory budget of the store, e.g. 32MB: derives mem_table_size, num_memtables, block_cache_size, index_cache_size and value_log_file_size (leave those unset); 0 uses them as set"`
 	// MemTableSize is the size in bytes of one in-memory write table and of
 	// its write-ahead log; at least 1 MiB. Default 8 MiB. It also bounds one
 	// transaction to about 15% of it.
@@ -60,18 +70,50 @@ type Config struct {
 	_ struct{}
 }
 
-// NewDefaultConfig returns the defaults, sized for a small device: about
-// 40 MiB of memory at most. Path is left empty and must be set.
+// NewDefaultConfig returns the defaults: the sizes of memory: 64MB (see
+// SizesFor). Path is left empty and must be set.
 func NewDefaultConfig() Config {
-	return Config{
-		Durability:       DurabilitySync,
-		MemTableSize:     8 * mib,
+	c := Config{Durability: DurabilitySync, SweepInterval: time.Minute}
+	c.setSizes(SizesFor(DefaultMemory))
+	return c
+}
+
+// DefaultMemory is the budget the default sizes derive from.
+const DefaultMemory = 64 * pipeline.Megabyte
+
+// Sizes are the memory sizes of a store, in bytes.
+type Sizes struct {
+	MemTableSize, BlockCacheSize, IndexCacheSize, ValueLogFileSize int64
+	NumMemtables                                                   int
+}
+
+// SizesFor derives a store's sizes from a memory budget: two write tables
+// of an eighth of it each (1 to 64 MiB; with their table builders, flushes
+// and compactions, about half the budget), a block cache of an eighth, an
+// index cache of a sixteenth, and value log files as large as the budget
+// (1 to 64 MiB; memory-mapped, their pages are the kernel's to drop).
+func SizesFor(memory pipeline.ByteSize) Sizes {
+	m := int64(memory)
+	return Sizes{
+		MemTableSize:     max(minMemTableSize, min(64*mib, m/8/mib*mib)),
 		NumMemtables:     2,
-		BlockCacheSize:   8 * mib,
-		IndexCacheSize:   4 * mib,
-		ValueLogFileSize: 64 * mib,
-		SweepInterval:    time.Minute,
+		BlockCacheSize:   m / 8,
+		IndexCacheSize:   m / 16,
+		ValueLogFileSize: max(minValueLogFileSize, min(64*mib, m/mib*mib)),
 	}
+}
+
+func (c *Config) setSizes(s Sizes) {
+	c.MemTableSize, c.NumMemtables = s.MemTableSize, s.NumMemtables
+	c.BlockCacheSize, c.IndexCacheSize, c.ValueLogFileSize = s.BlockCacheSize, s.IndexCacheSize, s.ValueLogFileSize
+}
+
+// resolved returns c with its sizes derived from Memory when it is set.
+func (c Config) resolved() Config {
+	if c.Memory != 0 {
+		c.setSizes(SizesFor(c.Memory))
+	}
+	return c
 }
 
 // Validate reports every fault of c, each naming its field. The faults
@@ -84,6 +126,26 @@ func (c Config) Validate() error {
 	if c.Durability != DurabilitySync && c.Durability != DurabilityAsync {
 		errs = append(errs, invalidField("durability", fmt.Sprintf("must be %q or %q, got %q",
 			DurabilitySync, DurabilityAsync, c.Durability)))
+	}
+	if c.Memory != 0 {
+		if c.Memory < MinMemory || c.Memory > MaxMemory {
+			errs = append(errs, invalidField("memory", fmt.Sprintf("must be between %s and %s, got %s", MinMemory, MaxMemory, c.Memory)))
+		}
+		def := NewDefaultConfig()
+		for _, f := range []struct {
+			name     string
+			set, def int64
+		}{
+			{"mem_table_size", c.MemTableSize, def.MemTableSize},
+			{"num_memtables", int64(c.NumMemtables), int64(def.NumMemtables)},
+			{"block_cache_size", c.BlockCacheSize, def.BlockCacheSize},
+			{"index_cache_size", c.IndexCacheSize, def.IndexCacheSize},
+			{"value_log_file_size", c.ValueLogFileSize, def.ValueLogFileSize},
+		} {
+			if f.set != f.def {
+				errs = append(errs, invalidField(f.name, "is derived from memory: set one or the other, not both"))
+			}
+		}
 	}
 	if c.MemTableSize < minMemTableSize {
 		errs = append(errs, invalidField("mem_table_size", fmt.Sprintf("must be at least %d (1 MiB), got %d",

@@ -41,3 +41,23 @@ func TestCheckWordSize(t *testing.T) {
 		t.Fatalf("this build: %v", err)
 	}
 }
+
+func TestMemoryDerivesSizes(t *testing.T) {
+	if got, want := SizesFor(DefaultMemory), (Sizes{MemTableSize: 8 << 20, NumMemtables: 2, BlockCacheSize: 8 << 20,
+		IndexCacheSize: 4 << 20, ValueLogFileSize: 64 << 20}); got != want {
+		t.Fatalf("SizesFor(64MB) = %+v, want %+v (the former defaults)", got, want)
+	}
+	cfg := NewDefaultConfig()
+	cfg.Path, cfg.Memory = "/data", 32<<20
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.resolved()
+	if r.MemTableSize != 4<<20 || r.BlockCacheSize != 4<<20 || r.IndexCacheSize != 2<<20 || r.ValueLogFileSize != 32<<20 {
+		t.Fatalf("memory 32MB resolved to %+v", r)
+	}
+	small := SizesFor(MinMemory)
+	if small.MemTableSize < minMemTableSize || small.ValueLogFileSize < minValueLogFileSize {
+		t.Fatalf("SizesFor(MinMemory) = %+v below the minimums", small)
+	}
+}

@@ -7,8 +7,9 @@ import (
 	"strings"
 )
 
-// badgerLogger routes badger's warnings and errors to slog and drops its
-// info and debug chatter.
+// badgerLogger routes badger's warnings and errors to slog, its info
+// messages at debug level except stalls (writes blocked behind level 0 or a
+// memtable flush), which are warnings, and drops its debug chatter.
 type badgerLogger struct{ log *slog.Logger }
 
 func (l badgerLogger) Errorf(format string, args ...any) {
@@ -19,7 +20,14 @@ func (l badgerLogger) Warningf(format string, args ...any) {
 	l.emit(slog.LevelWarn, format, args)
 }
 
-func (badgerLogger) Infof(string, ...any)  {}
+func (l badgerLogger) Infof(format string, args ...any) {
+	level := slog.LevelDebug
+	if strings.Contains(format, "stalled for") && !strings.Contains(format, "Lifetime") {
+		level = slog.LevelWarn
+	}
+	l.emit(level, format, args)
+}
+
 func (badgerLogger) Debugf(string, ...any) {}
 
 func (l badgerLogger) emit(level slog.Level, format string, args []any) {

@@ -58,6 +58,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("badger storage: config: %w", err)
 	}
+	cfg = cfg.resolved()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("badger storage: open %s: %w", cfg.Path, err)
 	}
