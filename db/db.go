@@ -38,8 +38,12 @@ type Options struct {
 	// can drag the clocks of the others into the future. Default
 	// pipeline.DefaultMaxClockSkew (5 minutes).
 	MaxClockSkew time.Duration
-	// ReadCacheBytes bounds the cache of recently read and written items
-	// (0: DefaultReadCacheBytes; negative: no cache).
+	// ReadCacheBytes bounds the cache of what reads found: set, half
+	// for items by key (Get) and half for whole partitions of the primary
+	// index (Find by a complete hash key); 0: DefaultReadCacheBytes of
+	// items only on a device, none on the cloud, whose store others may
+	// write; negative: none. The cache assumes every write to the items
+	// goes through this DB.
 	ReadCacheBytes int64
 }
 
@@ -58,6 +62,8 @@ type DB struct {
 	// captured says the store's change stream feeds its outbox: writes
 	// never Emit (pipeline.ChangeCapturer).
 	captured bool
+	// cache holds what reads found (nil: none); writes invalidate it.
+	cache *readCache
 	// localTriggers are the trigger queues of local writes (SetLocalTriggers).
 	localTriggers atomic.Pointer[[]string]
 
@@ -107,6 +113,12 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		d.now = time.Now
 	}
 	d.clock = &pipeline.Clock{Origin: opts.Site, Now: d.now}
+	switch {
+	case opts.ReadCacheBytes > 0:
+		d.cache = newReadCache(opts.ReadCacheBytes, true)
+	case opts.ReadCacheBytes == 0 && opts.Side == schema.SideDevice:
+		d.cache = newReadCache(DefaultReadCacheBytes, false)
+	}
 	for name, m := range opts.Schema.Models {
 		if m.Process.Enable == opts.Side || m.Process.Enable == schema.SideBoth || m.Process.Enable == "" {
 			d.models[name] = compileModel(opts.Schema, m, opts.Side)

@@ -49,13 +49,21 @@ func (d *DB) writeSingle(ctx context.Context, op pipeline.Op, model string, prop
 }
 
 // update runs fn in one storage transaction and publishes its events after
-// the commit.
+// the commit. The read cache forgets every key the transaction wrote once
+// it committed (or failed), before update returns.
 func (d *DB) update(ctx context.Context, fn func(w *txWriter) error) error {
 	var w *txWriter
+	var touched []pipeline.Key
 	err := d.store.Update(ctx, func(tx pipeline.Tx) error {
+		if d.cache != nil {
+			tx = touchTx{Tx: tx, keys: &touched}
+		}
 		w = &txWriter{d: d, tx: tx, now: d.now()}
 		return fn(w)
 	})
+	if d.cache != nil {
+		d.cache.invalidate(touched)
+	}
 	if err != nil {
 		return err
 	}
@@ -236,4 +244,30 @@ func isItemError(err error) bool {
 		}
 	}
 	return false
+}
+
+// touchTx records the keys a transaction writes, for the read cache.
+type touchTx struct {
+	pipeline.Tx
+	keys *[]pipeline.Key
+}
+
+func (t touchTx) Put(ctx context.Context, rec *pipeline.Record) error {
+	if rec != nil {
+		*t.keys = append(*t.keys, rec.Key)
+	}
+	return t.Tx.Put(ctx, rec)
+}
+
+func (t touchTx) Delete(ctx context.Context, key pipeline.Key) error {
+	*t.keys = append(*t.keys, key)
+	return t.Tx.Delete(ctx, key)
+}
+
+// Prefetch passes on to a store that prefetches.
+func (t touchTx) Prefetch(ctx context.Context, keys []pipeline.Key) error {
+	if p, ok := t.Tx.(pipeline.Prefetcher); ok {
+		return p.Prefetch(ctx, keys)
+	}
+	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"strings"
+	"time"
 
 	"github.com/iotod/iotod/db/where"
 	"github.com/iotod/iotod/pipeline"
@@ -27,6 +29,21 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 		return nil, invalid(m.Name, "missing key attributes: %s (use find for a partial key)", strings.Join(missing, ", "))
 	}
 	var item Item
+	c := d.cache
+	var h, gen uint64
+	if c != nil {
+		h = c.keyHash(key)
+		if ci, ok := c.items.get(key, h); ok {
+			if ci.expires != 0 && ci.expires <= time.Now().UnixMilli() {
+				return nil, fmt.Errorf("%w: %s %s", pipeline.ErrNotFound, m.Name, key)
+			}
+			if item, err = decodeItemString(ci.item, m, p); err != nil {
+				return nil, fmt.Errorf("stored item %s: %w", key, err)
+			}
+			return project(item, p), nil
+		}
+		gen = c.items.gen(h)
+	}
 	err = d.store.View(ctx, func(tx pipeline.ReadTx) error {
 		rec, err := tx.Get(ctx, key)
 		if errors.Is(err, pipeline.ErrNotFound) || (err == nil && rec.Model != m.Name) {
@@ -35,8 +52,12 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 		if err != nil {
 			return fmt.Errorf("read %s: %w", key, err)
 		}
-		if item, err = decodeItemString(string(rec.Item), m, p); err != nil {
+		text := string(rec.Item)
+		if item, err = decodeItemString(text, m, p); err != nil {
 			return fmt.Errorf("stored item %s: %w", key, err)
+		}
+		if c != nil {
+			c.items.fill(key, h, gen, cachedItem{item: text, expires: rec.Expires}, int64(len(text)+len(key.PK)+len(key.SK))+cachedItemOverhead)
 		}
 		return nil
 	})
@@ -45,6 +66,10 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 	}
 	return project(item, p), nil
 }
+
+// cachedItemOverhead estimates the bytes of a cached item beyond its key
+// and JSON: the entry, its map slot and ring slot.
+const cachedItemOverhead = 120
 
 // Find returns a page of the items of model that props select, in
 // sort-key order (or reverse). The key attributes of props, filled as far
@@ -67,24 +92,84 @@ func (d *DB) Find(ctx context.Context, model string, props Item, p *Params) (*Re
 		return nil, err
 	}
 	res := &Result{Items: []Item{}}
-	err = d.store.View(ctx, func(tx pipeline.ReadTx) error {
-		return d.scan(ctx, tx, m, d.blendContext(m, props), p, !p.Count, func(item Item, _ *pipeline.Record, pos pipeline.Position) (bool, error) {
-			if limit > 0 && res.Count == limit {
-				// one more match exists: the page has a next
-				res.Next = encodeNext(pos)
-				return false, nil
-			}
-			res.Count++
-			if !p.Count {
-				res.Items = append(res.Items, project(item, p))
-			}
-			return true, nil
-		})
-	})
+	f, err := d.planFind(m, d.blendContext(m, props), p, !p.Count)
 	if err != nil {
 		return nil, err
 	}
+	page := func(item Item, _ pipeline.Key, pos pipeline.Position) (bool, error) {
+		if limit > 0 && res.Count == limit {
+			// one more match exists: the page has a next
+			res.Next = encodeNext(pos)
+			return false, nil
+		}
+		res.Count++
+		if !p.Count {
+			res.Items = append(res.Items, project(item, p))
+		}
+		return true, nil
+	}
+	if err := d.findCached(ctx, f, page); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// findCached runs a find of a whole hash key of the primary index from
+// the read cache's copy of that partition, reading the partition into the
+// cache when it is missing; other finds, and partitions over
+// maxPartRecords, go to the store.
+func (d *DB) findCached(ctx context.Context, f *findPlan, fn scanFunc) error {
+	c, q := d.cache, f.q
+	if c != nil && c.partsOn && !q.HashPrefix && q.Index == pipeline.PrimaryIndex {
+		h := c.partHash(q.Hash)
+		part, ok := c.parts.get(q.Hash, h)
+		if !ok {
+			gen := c.parts.gen(h)
+			var size int64
+			var err error
+			if part, size, err = d.loadPart(ctx, q.Hash); err != nil {
+				return err
+			}
+			c.parts.fill(q.Hash, h, gen, part, size)
+		}
+		if !part.big {
+			return f.walk(ctx, part, fn)
+		}
+	}
+	return d.store.View(ctx, func(tx pipeline.ReadTx) error {
+		return tx.Scan(ctx, q, f.visitor(fn))
+	})
+}
+
+// loadPart reads every live item of hash key pk of the primary index, or
+// marks the partition big when it has more than maxPartRecords records.
+func (d *DB) loadPart(ctx context.Context, pk string) (*cachedPart, int64, error) {
+	part := &cachedPart{}
+	size := int64(len(pk)) + cachedItemOverhead
+	err := d.store.View(ctx, func(tx pipeline.ReadTx) error {
+		n := 0
+		return tx.Scan(ctx, pipeline.Query{Index: pipeline.PrimaryIndex, Hash: pk}, func(rec *pipeline.Record, _ pipeline.Position) (bool, error) {
+			if n++; n > maxPartRecords {
+				part.big, part.recs = true, nil
+				return false, nil
+			}
+			m := d.models[rec.Model]
+			if m == nil {
+				return true, nil // not an item of this side: no find returns it
+			}
+			cr, err := newCachedRec(m, rec)
+			if err != nil {
+				return false, err
+			}
+			part.recs = append(part.recs, cr)
+			size += int64(len(rec.Item)+len(rec.Key.SK)) + 48*int64(len(cr.visible)+len(cr.extra)) + 200
+			return true, nil
+		})
+	})
+	if part.big {
+		size = int64(len(pk)) + cachedItemOverhead
+	}
+	return part, size, err
 }
 
 // pageLimit is the number of matches a find stops at (0: none, for a
@@ -138,58 +223,202 @@ func (d *DB) FindAll(ctx context.Context, model string, props Item, p *Params) i
 	}
 }
 
-// scan walks the items a find selects, after the type check and where
-// filter, passing the position of the previously returned item so a page can
-// end there. With decode, fn gets each item as the caller sees it (hidden
-// attributes left out unless p.Hidden, not projected); without, a nil item:
-// an item is decoded only to be returned or filtered.
-func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params, decode bool, fn func(Item, *pipeline.Record, pipeline.Position) (bool, error)) error {
+// scanFunc receives each item a find selects, its key, and the position
+// of the item returned before it (where a page that ends here resumes).
+type scanFunc func(item Item, key pipeline.Key, last pipeline.Position) (bool, error)
+
+// findPlan is a find turned into a storage query, with what each record
+// must pass.
+type findPlan struct {
+	m      *model
+	p      *Params
+	q      pipeline.Query
+	filter *where.Expr
+	decode bool
+	last   pipeline.Position
+}
+
+func (d *DB) planFind(m *model, props Item, p *Params, decode bool) (*findPlan, error) {
 	q, err := m.query(props, p)
+	if err != nil {
+		return nil, err
+	}
+	f := &findPlan{m: m, p: p, q: q, decode: decode}
+	if p.Where != "" {
+		if f.filter, err = where.Parse(p.Where, p.Substitutions); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", pipeline.ErrInvalid, m.Name, err)
+		}
+	}
+	if q.After != nil {
+		f.last = *q.After
+	}
+	return f, nil
+}
+
+// scan walks the items a find selects in tx, after the type check and
+// where filter, passing the position of the previously returned item so a
+// page can end there. With decode, fn gets each item as the caller sees it
+// (hidden attributes left out unless p.Hidden, not projected); without, a
+// nil item: an item is decoded only to be returned or filtered.
+func (d *DB) scan(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params, decode bool, fn scanFunc) error {
+	f, err := d.planFind(m, props, p, decode)
 	if err != nil {
 		return err
 	}
-	var filter *where.Expr
-	if p.Where != "" {
-		if filter, err = where.Parse(p.Where, p.Substitutions); err != nil {
-			return fmt.Errorf("%w: %s: %v", pipeline.ErrInvalid, m.Name, err)
-		}
-	}
-	var last pipeline.Position
-	if q.After != nil {
-		last = *q.After
-	}
-	return tx.Scan(ctx, q, func(rec *pipeline.Record, pos pipeline.Position) (bool, error) {
+	return tx.Scan(ctx, f.q, f.visitor(fn))
+}
+
+// visitor checks and decodes the records a store scan yields.
+func (f *findPlan) visitor(fn scanFunc) func(rec *pipeline.Record, pos pipeline.Position) (bool, error) {
+	m, p := f.m, f.p
+	return func(rec *pipeline.Record, pos pipeline.Position) (bool, error) {
 		if rec.Model != m.Name {
 			return true, nil
 		}
 		var item Item
+		var err error
 		switch {
-		case filter != nil:
+		case f.filter != nil:
 			if item, err = decodeItem(rec.Item); err != nil {
 				return false, fmt.Errorf("stored item %s: %w", rec.Key, err)
 			}
-			if !filter.Eval(item) {
+			if !f.filter.Eval(item) {
 				return true, nil
 			}
-			if decode {
+			if f.decode {
 				item = m.hide(item, p)
 			}
-		case decode:
+		case f.decode:
 			if item, err = decodeItemString(string(rec.Item), m, p); err != nil {
 				return false, fmt.Errorf("stored item %s: %w", rec.Key, err)
 			}
 		}
-		more, err := fn(item, rec, last)
-		last = pos
+		more, err := fn(item, rec.Key, f.last)
+		f.last = pos
 		return more, err
-	})
+	}
+}
+
+// newCachedRec decodes a stored record of m for the partition cache.
+func newCachedRec(m *model, rec *pipeline.Record) (cachedRec, error) {
+	full, err := decodeItem(rec.Item)
+	if err != nil {
+		return cachedRec{}, fmt.Errorf("stored item %s: %w", rec.Key, err)
+	}
+	cr := cachedRec{key: rec.Key, model: m, expires: rec.Expires, visible: full}
+	for k, v := range full {
+		if !m.visibleAttr(k, nil) {
+			if cr.extra == nil {
+				cr.extra = make(Item, 2)
+			}
+			cr.extra[k] = v
+			delete(full, k)
+		}
+	}
+	return cr, nil
+}
+
+// visitCached checks and copies a cached record as visitor does a stored
+// one.
+func (f *findPlan) visitCached(cr *cachedRec, pos pipeline.Position, fn scanFunc) (bool, error) {
+	if cr.model != f.m {
+		return true, nil
+	}
+	var item Item
+	switch {
+	case f.filter != nil:
+		item = make(Item, len(cr.visible)+len(cr.extra))
+		maps.Copy(item, cr.visible)
+		maps.Copy(item, cr.extra)
+		if !f.filter.Eval(item) {
+			return true, nil
+		}
+		if f.decode {
+			item = f.m.hide(item, f.p)
+		}
+	case f.decode:
+		item = maps.Clone(cr.visible)
+		if f.p.Hidden {
+			for k, v := range cr.extra {
+				if f.m.visibleAttr(k, f.p) {
+					item[k] = v
+				}
+			}
+		}
+	}
+	more, err := fn(item, cr.key, f.last)
+	f.last = pos
+	return more, err
+}
+
+// walk runs the find over a cached partition as the store would scan it:
+// in sort-key order (or reverse), after the cursor, meeting the sort
+// condition, not expired.
+func (f *findPlan) walk(ctx context.Context, part *cachedPart, fn scanFunc) error {
+	q, now := f.q, time.Now().UnixMilli()
+	n := len(part.recs)
+	for i := range n {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		cr := &part.recs[i]
+		if q.Reverse {
+			cr = &part.recs[n-1-i]
+		}
+		if q.After != nil {
+			c := cmpPosition(cr.key, q.After)
+			if (!q.Reverse && c <= 0) || (q.Reverse && c >= 0) {
+				continue
+			}
+		}
+		if !sortMatches(q.Sort, cr.key.SK) || (cr.expires != 0 && cr.expires <= now) {
+			continue
+		}
+		more, err := f.visitCached(cr, pipeline.Position{Hash: cr.key.PK, Sort: cr.key.SK, Key: cr.key}, fn)
+		if !more || err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cmpPosition orders a primary key against a cursor of the primary index.
+func cmpPosition(k pipeline.Key, at *pipeline.Position) int {
+	if c := strings.Compare(k.PK, at.Hash); c != 0 {
+		return c
+	}
+	return strings.Compare(k.SK, at.Sort)
+}
+
+// sortMatches says whether sort key s meets c.
+func sortMatches(c pipeline.SortCond, s string) bool {
+	switch c.Op {
+	case pipeline.SortBegins:
+		return strings.HasPrefix(s, c.Values[0])
+	case pipeline.SortEQ:
+		return s == c.Values[0]
+	case pipeline.SortGE:
+		return s >= c.Values[0]
+	case pipeline.SortGT:
+		return s > c.Values[0]
+	case pipeline.SortLT:
+		return s < c.Values[0]
+	case pipeline.SortLE:
+		return s <= c.Values[0]
+	case pipeline.SortBetween:
+		return s >= c.Values[0] && s <= c.Values[1]
+	default:
+		return true
+	}
 }
 
 // findKeys lists the primary keys a find selects.
 func (d *DB) findKeys(ctx context.Context, tx pipeline.ReadTx, m *model, props Item, p *Params) ([]pipeline.Key, error) {
 	var keys []pipeline.Key
-	err := d.scan(ctx, tx, m, props, p, false, func(_ Item, rec *pipeline.Record, _ pipeline.Position) (bool, error) {
-		keys = append(keys, rec.Key)
+	err := d.scan(ctx, tx, m, props, p, false, func(_ Item, key pipeline.Key, _ pipeline.Position) (bool, error) {
+		keys = append(keys, key)
 		return true, nil
 	})
 	return keys, err
