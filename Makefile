@@ -5,7 +5,7 @@ GO      ?= go
 BIN     ?= bin/iotod
 GOFLAGS ?=
 
-.PHONY: all build test vet fmt-check unit race bench run clean services-start services-stop fuzz
+.PHONY: all build build-device test vet fmt-check unit race bench run clean services-start services-stop fuzz
 
 all: build
 
@@ -17,6 +17,12 @@ run: build
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags device ./cmd/iotod ./bench
+
+# The device build: without the cloud-only stores and their SDKs (DynamoDB), symbols stripped
+# (P8: binary <= 25 MB). Cross-compile with GOOS/GOARCH, e.g. make build-device GOARCH=arm64.
+build-device:
+	$(GO) build -tags device -trimpath -ldflags "-s -w" -o bin/iotod-device ./cmd/iotod
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -1,3 +1,5 @@
+//go:build !device
+
 package bench
 
 import (
@@ -7,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -66,10 +67,6 @@ func (o *DynamoDBOptions) defaults() {
 		o.Out = os.Stdout
 	}
 }
-
-// applyBatch is the size of the batches the ingest pipeline hands db.Apply
-// (the batch stage's count).
-const applyBatch = 500
 
 // batchWriteSize is BatchWriteItem's limit of items per call.
 const batchWriteSize = 25
@@ -167,41 +164,6 @@ func RunDynamoDB(ctx context.Context, o DynamoDBOptions) error {
 		fmt.Fprintf(o.Out, "  latency                            %s (n %d)\n", dist, dist.N)
 	}
 	return nil
-}
-
-func runList(xs []float64, format string) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = fmt.Sprintf(format, x)
-	}
-	return strings.Join(s, ", ")
-}
-
-// deviceChanges makes n device changes as a device sends them: creates of
-// ~200-byte items, read back from a device store's outbox.
-func deviceChanges(ctx context.Context, dir string, n int) ([]pipeline.Change, error) {
-	if err := queueChanges(ctx, dir, n); err != nil {
-		return nil, err
-	}
-	dev, err := openIotod(ctx, dir, "async")
-	if err != nil {
-		return nil, err
-	}
-	defer dev.close(ctx)
-	var all []pipeline.Change
-	var cursor uint64
-	for len(all) < n {
-		cs, err := dev.store.Outbox().Read(ctx, cursor, applyBatch)
-		if err != nil {
-			return nil, err
-		}
-		if len(cs) == 0 {
-			return nil, fmt.Errorf("the device outbox holds %d changes, want %d", len(all), n)
-		}
-		all = append(all, cs...)
-		cursor = cs[len(cs)-1].Seq
-	}
-	return all[:n], nil
 }
 
 func rawDynamoClient(o DynamoDBOptions) *awsdynamodb.Client {

@@ -6,7 +6,6 @@ import (
 	"github.com/iotod/iotod/plugins/stages/batch"
 	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
-	"github.com/iotod/iotod/plugins/storage/dynamodb"
 	"github.com/iotod/iotod/plugins/transport/inproc"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
 	exectrigger "github.com/iotod/iotod/plugins/triggers/exec"
@@ -18,10 +17,9 @@ import (
 // components builds the registry of the plugins built into iotod: the one
 // place that lists them.
 func components() (*pipeline.Registry, error) {
-	return pipeline.NewRegistry(
+	return pipeline.NewRegistry(append(cloudStorage(),
 		// storage
 		badger.NewFactory(),
-		dynamodb.NewFactory(),
 		// transports
 		inproc.NewFactory(),
 		mqtt.NewFactory(),
@@ -37,5 +35,5 @@ func components() (*pipeline.Registry, error) {
 		external.NewTriggerFactory(),
 		// transports in processes of their own
 		external.NewTransportFactory(),
-	)
+	)...)
 }

@@ -1,0 +1,17 @@
+//go:build !device
+
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/storage/dynamodb"
+)
+
+// cloudStorage lists the stores of the cloud side that a device build
+// (`-tags device`, `make build-device`) leaves out with their SDKs.
+func cloudStorage() []pipeline.Factory { return []pipeline.Factory{dynamodb.NewFactory()} }
+
+// cloudBenchCmds are the benches of those stores.
+func cloudBenchCmds() []*cobra.Command { return []*cobra.Command{newBenchDynamoDBCmd()} }
