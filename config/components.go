@@ -16,7 +16,7 @@ import (
 // The framework's own keys of storage and transport entries; every other
 // key of an entry belongs to the plugin named by type.
 var (
-	storageKeys   = []string{"type", "side", "site"}
+	storageKeys   = []string{"type", "side", "site", "read_cache"}
 	transportKeys = []string{"type"}
 )
 
@@ -37,6 +37,18 @@ func (l *loader) storageEntry(name string, n *yaml.Node, path, site string) *Sto
 	if v := l.str(mappingValue(n, "site"), path+".site"); v != "" {
 		s.Site = v
 		l.checkSite(path+".site", v)
+	}
+	if v := mappingValue(n, "read_cache"); v != nil {
+		if v.Value == "off" || v.Value == "none" {
+			s.ReadCache = -1
+		} else {
+			var size pipeline.ByteSize
+			l.decode(v, path+".read_cache", &size)
+			if size < 64<<10 || size > 1<<40 {
+				l.report(path+".read_cache", "must be off, or between 64KB and 1TB, got %d bytes", int64(size))
+			}
+			s.ReadCache = int64(size)
+		}
 	}
 	s.Factory, s.Config = f, l.pluginConfig(n, path, f, storageKeys)
 	return s

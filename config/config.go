@@ -60,9 +60,12 @@ type StorageConfig struct {
 	// schema.SideCloud. It sets the direction of the pipelines touching it.
 	Side schema.Side
 	// Site is the site the storage writes as; default the top-level site.
-	Site    string
-	Factory pipeline.Factory
-	Config  pipeline.Config
+	Site string
+	// ReadCache is the size of the database's cache of reads (read_cache):
+	// 0 the default (4 MB on a device, none on the cloud), negative none.
+	ReadCache int64
+	Factory   pipeline.Factory
+	Config    pipeline.Config
 
 	_ struct{}
 }

@@ -10,7 +10,7 @@ import (
 
 // DefaultReadCacheBytes is the read cache of a device DB when Options do
 // not size it: small beside badger's own tables and caches.
-const DefaultReadCacheBytes = 16 << 20
+const DefaultReadCacheBytes = 4 << 20
 
 // The read cache keeps what reads found in the store, so a read of a hot
 // item or partition does not go to the store (a badger transaction, a

@@ -38,6 +38,8 @@ type StoragePlan struct {
 	ComponentPlan
 	Side schema.Side
 	Site string
+	// ReadCache sizes the database's read cache (db.Options.ReadCacheBytes).
+	ReadCache int64
 }
 
 // ComponentPlan is one plugin instance.

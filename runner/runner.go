@@ -241,7 +241,7 @@ func (r *Runner) open(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("storage/%s: type %s made a %T, not a pipeline.Store", name, sp.Factory.Type(), c)
 		}
-		d, err := db.Open(ctx, db.Options{Schema: r.plan.Schema, Store: st, Site: site, Side: sp.Side, Logger: r.log, MaxClockSkew: r.plan.MaxClockSkew})
+		d, err := db.Open(ctx, db.Options{Schema: r.plan.Schema, Store: st, Site: site, Side: sp.Side, Logger: r.log, MaxClockSkew: r.plan.MaxClockSkew, ReadCacheBytes: sp.ReadCache})
 		if err != nil {
 			return errors.Join(fmt.Errorf("storage/%s: %w", name, err), st.Close(ctx))
 		}

@@ -17,7 +17,7 @@ func planOf(cfg *config.Config, sch *schema.Schema) runner.Plan {
 		MaxClockSkew: cfg.MaxClockSkew}
 	for name, s := range cfg.Storage {
 		plan.Storage[name] = runner.StoragePlan{ComponentPlan: runner.ComponentPlan{ID: s.ID(), Factory: s.Factory, Config: s.Config},
-			Side: s.Side, Site: s.Site}
+			Side: s.Side, Site: s.Site, ReadCache: s.ReadCache}
 	}
 	for name, t := range cfg.Transports {
 		plan.Transports[name] = runner.ComponentPlan{ID: t.ID(), Factory: t.Factory, Config: t.Config}
