@@ -60,6 +60,12 @@ type ReplicateOptions struct {
 	// DeviceMemLimit is the device process's Go memory limit (0: none,
 	// or GOMEMLIMIT from the environment).
 	DeviceMemLimit pipeline.ByteSize
+	// DeviceHeapProfile is where the device process writes a heap profile
+	// at its heap's high-water mark (none when empty).
+	DeviceHeapProfile string
+	// DeviceCgroup is a memory cgroup folder the device process joins
+	// (none when empty): a limit there holds the page cache too.
+	DeviceCgroup string
 	// Idle is how long P8 keeps the device process idle before its
 	// resident set is read (10 minutes).
 	Idle time.Duration

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -48,6 +49,13 @@ type DeviceSpec struct {
 	Offline  int               `json:"offline,omitempty"`
 	Live     int               `json:"live,omitempty"`
 	Idle     time.Duration     `json:"idle,omitempty"`
+	// HeapProfile, when set, is where the device writes a heap profile
+	// each time its Go heap in use reaches a new high (at most every 2s).
+	HeapProfile string `json:"heapprofile,omitempty"`
+	// Cgroup, when set, is a memory cgroup folder the device process
+	// joins before it starts (it writes its pid to cgroup.procs there), so
+	// that a limit on it (page cache included) is the device's RAM.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // deviceEvent is one line the device process writes.
@@ -81,6 +89,15 @@ func RunDevice(ctx context.Context, spec DeviceSpec, in io.Reader, out io.Writer
 func runDevice(ctx context.Context, spec DeviceSpec, in *bufio.Scanner, emit func(deviceEvent)) (err error) {
 	if spec.MemLimit > 0 {
 		debug.SetMemoryLimit(int64(spec.MemLimit))
+	}
+	if spec.Cgroup != "" {
+		if err := os.WriteFile(filepath.Join(spec.Cgroup, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			return fmt.Errorf("device: joining cgroup: %w", err)
+		}
+	}
+	if spec.HeapProfile != "" {
+		stop := profileHeapPeaks(spec.HeapProfile)
+		defer stop()
 	}
 	sch, err := schema.ParseBytes([]byte(replicateSchema), "json", "bench")
 	if err != nil {
@@ -300,7 +317,7 @@ func sampleProc(pid int) func() procPeak {
 func (o *ReplicateOptions) deviceSpec(mode string, cfg rigConfig, url string) DeviceSpec {
 	return DeviceSpec{Mode: mode, Dir: cfg.dir, URL: url, Durability: cfg.durability, Delay: cfg.delay,
 		Memory: o.DeviceMemory, MemLimit: o.DeviceMemLimit, Changes: o.Changes, Writers: o.Writers, TxSize: o.TxSize,
-		Offline: o.Offline, Live: o.Live, Idle: o.Idle}
+		Offline: o.Offline, Live: o.Live, Idle: o.Idle, HeapProfile: o.DeviceHeapProfile, Cgroup: o.DeviceCgroup}
 }
 
 func stderrOr(w io.Writer) io.Writer {
@@ -371,4 +388,36 @@ func runP8(ctx context.Context, o *ReplicateOptions, cfg rigConfig) (err error) 
 	fmt.Fprintf(o.text, "  resident set at the end        %s whole RSS (bar: <= 25 MB after 10 minutes); %s anonymous at the end\n", mib(mem.Last), mib(done.AnonRSS))
 	fmt.Fprintf(o.text, "  peaks                          %s whole RSS, %s anonymous; Go heap in use at the end %s\n", mib(mem.RSS), mib(mem.AnonRSS), mib(int64(done.HeapInuse)))
 	return nil
+}
+
+// profileHeapPeaks writes a heap profile to path whenever the heap in use
+// reaches a new high, checking every 200ms and writing at most every 2s,
+// until the returned func is called.
+func profileHeapPeaks(path string) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		var top uint64
+		var last time.Time
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			var m runtimeMem
+			m.read()
+			if m.heapInuse <= top || time.Since(last) < 2*time.Second {
+				continue
+			}
+			top, last = m.heapInuse, time.Now()
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				_ = f.Close()
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
 }

@@ -14,11 +14,13 @@ import (
 	"os"
 	"sync"
 
-	badgerdb "github.com/dgraph-io/badger/v4"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	badgerhook "github.com/mochi-mqtt/server/v2/hooks/storage/badger"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iotod/iotod/pipeline"
+	badgerstore "github.com/iotod/iotod/plugins/storage/badger"
 )
 
 // Broker is a running embedded broker.
@@ -114,16 +116,16 @@ func (b *Broker) Close(ctx context.Context) error {
 	}
 }
 
-// persistence is the badger hook's options: a small footprint, writes
-// not fsynced (a process crash loses nothing; a power cut may lose the
-// last messages).
+// persistenceMemory is the memory budget of the broker's badger
+// persistence (sessions, retained and in-flight messages).
+const persistenceMemory = 16 * pipeline.Megabyte
+
+// persistence is the badger hook's options: the badger storage's options
+// for persistenceMemory (2 MiB write tables, bounded table builders), writes
+// not fsynced (a process crash loses nothing; a power cut may lose the last
+// messages).
 func persistence(dir string) *badgerhook.Options {
-	opts := badgerdb.DefaultOptions(dir).
-		WithMemTableSize(8 << 20).
-		WithNumMemtables(2).
-		WithValueLogFileSize(16 << 20).
-		WithBlockCacheSize(4 << 20).
-		WithIndexCacheSize(2 << 20)
+	opts := badgerstore.Options(dir, persistenceMemory)
 	return &badgerhook.Options{Path: dir, Options: &opts}
 }
 

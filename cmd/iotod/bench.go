@@ -157,6 +157,8 @@ func newBenchReplicateCmd() *cobra.Command {
 	f.BoolVar(&o.JSON, "json", false, "print the figures as one JSON document instead of the text report")
 	f.StringVar(&memory, "device-memory", "", "the device store's memory budget, e.g. 32MB (default: the storage's default sizes)")
 	f.StringVar(&memLimit, "device-memlimit", "", "the device process's Go memory limit, e.g. 48MB (default: none)")
+	f.StringVar(&o.DeviceHeapProfile, "device-heapprofile", "", "the device process writes a heap profile here at its heap's high-water mark (go tool pprof)")
+	f.StringVar(&o.DeviceCgroup, "device-cgroup", "", "a memory cgroup folder the device process joins, e.g. /sys/fs/cgroup/memory/device with memory.limit_in_bytes set (Linux; default: none)")
 	f.DurationVar(&o.Idle, "idle", 10*time.Minute, "P8: how long the device process idles before its resident set is read")
 	f.StringVar(&o.Durability, "durability", "sync", "the device store's durability: sync or async")
 	f.IntVar(&o.Changes, "changes", 200_000, "P3: creates streamed while the pipelines run")

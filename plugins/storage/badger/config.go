@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	badgerdb "github.com/dgraph-io/badger/v4"
+
 	"github.com/iotod/iotod/pipeline"
 )
 
@@ -177,3 +179,26 @@ func invalidField(field, msg string) error { return fieldError{field: field, msg
 
 func (e fieldError) Error() string { return e.field + ": " + e.msg }
 func (e fieldError) Unwrap() error { return pipeline.ErrInvalid }
+
+// Options are badger options for a database of this memory budget, with the
+// sizes SizesFor derives and the same bounds on table builders as a store:
+// for another badger database in the process (the broker's persistence),
+// so that it too stays within a budget. Badger's default logger is kept.
+func Options(dir string, memory pipeline.ByteSize) badgerdb.Options {
+	s := SizesFor(memory)
+	o := badgerdb.DefaultOptions(dir).
+		WithMemTableSize(s.MemTableSize).
+		WithNumMemtables(s.NumMemtables).
+		WithBlockCacheSize(s.BlockCacheSize).
+		WithIndexCacheSize(s.IndexCacheSize).
+		WithValueLogFileSize(s.ValueLogFileSize).
+		WithValueThreshold(valueThreshold(s.MemTableSize)).
+		WithNumCompactors(2).
+		WithNumGoroutines(2)
+	return boundBuilders(o, s.MemTableSize, s.BlockCacheSize)
+}
+
+// valueThreshold keeps values inline in the LSM tree (no value log GC
+// debt) up to half of what one transaction may hold (15% of a memtable),
+// at most 1 MiB.
+func valueThreshold(memTableSize int64) int64 { return min(int64(1<<20), memTableSize*15/100/2) }

@@ -4,6 +4,10 @@ import (
 	"strings"
 	"testing"
 
+	badgerdb "github.com/dgraph-io/badger/v4"
+
+	"github.com/iotod/iotod/pipeline"
+
 	"github.com/iotod/iotod/pipeline/plugintest"
 )
 
@@ -59,5 +63,19 @@ func TestMemoryDerivesSizes(t *testing.T) {
 	small := SizesFor(MinMemory)
 	if small.MemTableSize < minMemTableSize || small.ValueLogFileSize < minValueLogFileSize {
 		t.Fatalf("SizesFor(MinMemory) = %+v below the minimums", small)
+	}
+}
+
+// TestOptionsOpen: the options for another badger database open one, at
+// the smallest budget too.
+func TestOptionsOpen(t *testing.T) {
+	for _, m := range []pipeline.ByteSize{MinMemory, 16 * pipeline.Megabyte, DefaultMemory} {
+		db, err := badgerdb.Open(Options(t.TempDir(), m).WithLogger(nil))
+		if err != nil {
+			t.Fatalf("memory %s: %v", m, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

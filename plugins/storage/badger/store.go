@@ -82,14 +82,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 }
 
 func badgerOptions(cfg Config, logger *slog.Logger) badger.Options {
-	// Keep values inline in the LSM tree (no value log GC debt) up to half
-	// of what one transaction may hold.
-	threshold := min(int64(1<<20), cfg.MemTableSize*15/100/2)
-	compression := options.Snappy
-	if cfg.BlockCacheSize == 0 {
-		compression = options.None
-	}
-	return badger.DefaultOptions(cfg.Path).
+	o := badger.DefaultOptions(cfg.Path).
 		WithSyncWrites(false).
 		WithLogger(badgerLogger{log: logger}).
 		WithMemTableSize(cfg.MemTableSize).
@@ -97,11 +90,29 @@ func badgerOptions(cfg Config, logger *slog.Logger) badger.Options {
 		WithBlockCacheSize(cfg.BlockCacheSize).
 		WithIndexCacheSize(cfg.IndexCacheSize).
 		WithValueLogFileSize(cfg.ValueLogFileSize).
-		WithValueThreshold(threshold).
-		WithCompression(compression).
+		WithValueThreshold(valueThreshold(cfg.MemTableSize)).
 		WithNumCompactors(2).
 		WithNumGoroutines(2).
 		WithMetricsEnabled(false)
+	return boundBuilders(o, cfg.MemTableSize, cfg.BlockCacheSize)
+}
+
+// boundBuilders bounds what badger's table builders hold, most of its
+// memory under a write load: a compaction keeps up to 8 builders (plus one
+// per split) in flight, each with a buffer of twice its table's size that
+// grows as it fills, and badger pools those buffers for reuse. So tables
+// are a quarter of a memtable (512 KiB to 2 MiB) at every level (no growth
+// by level), and without compression (its buffers double a builder's
+// memory and its workers compete with writers for the CPU) unless the
+// block cache is larger than 8 MiB, where the budget is a server's.
+// Measured in docs/benchmarks.md (P5, the device process).
+func boundBuilders(o badger.Options, memTableSize, blockCacheSize int64) badger.Options {
+	o = o.WithBaseTableSize(max(512<<10, min(2*mib, memTableSize/4))).WithCompression(options.None)
+	o.TableSizeMultiplier = 1
+	if blockCacheSize > 8*mib {
+		o = o.WithCompression(options.Snappy)
+	}
+	return o
 }
 
 // enter admits an operation unless the store is closed; leave ends it.
