@@ -103,14 +103,16 @@ func badgerOptions(cfg Config, logger *slog.Logger) badger.Options {
 // grows as it fills, and badger pools those buffers for reuse. So tables
 // are a quarter of a memtable (512 KiB to 2 MiB) at every level (no growth
 // by level), and without compression (its buffers double a builder's
-// memory and its workers compete with writers for the CPU) unless the
-// block cache is larger than 8 MiB, where the budget is a server's.
-// Measured in docs/benchmarks.md (P5, the device process).
+// memory) when the block cache is 4 MiB or less (memory: 32MB or less, a
+// device's budget). Compression stays on above that: without it badger
+// writes about twice the bytes and the group commit's fdatasync waits
+// behind them (P1's p99 went from 13-14 ms to 19-22 ms). Measured in
+// docs/benchmarks.md (P1; P5, the device process).
 func boundBuilders(o badger.Options, memTableSize, blockCacheSize int64) badger.Options {
-	o = o.WithBaseTableSize(max(512<<10, min(2*mib, memTableSize/4))).WithCompression(options.None)
+	o = o.WithBaseTableSize(max(512<<10, min(2*mib, memTableSize/4)))
 	o.TableSizeMultiplier = 1
-	if blockCacheSize > 8*mib {
-		o = o.WithCompression(options.Snappy)
+	if blockCacheSize <= 4*mib {
+		o = o.WithCompression(options.None)
 	}
 	return o
 }
