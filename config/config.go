@@ -38,6 +38,9 @@ type Config struct {
 	// version may be before the cloud refuses the change (default
 	// pipeline.DefaultMaxClockSkew, 5 minutes).
 	MaxClockSkew time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit iotod run sets
+	// (memory_limit; 0: none, or GOMEMLIMIT from the environment).
+	MemoryLimit pipeline.ByteSize
 	// Broker is the embedded MQTT broker iotod run starts, nil when the
 	// file has no broker key.
 	Broker *broker.Config

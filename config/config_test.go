@@ -76,6 +76,7 @@ func TestLoadGood(t *testing.T) {
 			assert.Equal(t, int64(16<<20), b.MemTableSize)
 			assert.Equal(t, 30*time.Second, b.SweepInterval)
 			assert.Equal(t, int64(8<<20), c.Storage["local"].ReadCache)
+			assert.Equal(t, 48*pipeline.Megabyte, c.MemoryLimit)
 			assert.Equal(t, badger.NewDefaultConfig().NumMemtables, b.NumMemtables, "defaults kept")
 			assert.Equal(t, "[::1]:7401", c.API.Listen)
 			assert.Equal(t, abs(t, "testdata/good/run/iotod.sock"), c.API.Socket)

@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "max_clock_skew", "dead_letters", "storage", "transports", "broker", "pipelines"}
+var topKeys = []string{"site", "schema", "api", "max_clock_skew", "memory_limit", "dead_letters", "storage", "transports", "broker", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -126,6 +126,12 @@ func (l *loader) build(root *yaml.Node) *Config {
 		l.decode(n, "max_clock_skew", &cfg.MaxClockSkew)
 		if cfg.MaxClockSkew <= 0 && !l.failed["max_clock_skew"] {
 			l.report("max_clock_skew", "must be positive, got %s", cfg.MaxClockSkew)
+		}
+	}
+	if n := mappingValue(root, "memory_limit"); n != nil {
+		l.decode(n, "memory_limit", &cfg.MemoryLimit)
+		if (cfg.MemoryLimit < 16*pipeline.Megabyte || cfg.MemoryLimit > 1<<40) && !l.failed["memory_limit"] {
+			l.report("memory_limit", "must be between 16MB and 1TB, got %s", cfg.MemoryLimit)
 		}
 	}
 	l.schemaText = l.str(mappingValue(root, "schema"), "schema")

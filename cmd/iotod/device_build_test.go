@@ -46,3 +46,12 @@ func TestDeviceBuild(t *testing.T) {
 	good := runCLI(t, bin, "validate", "-c", writeConfig(t, allInOneConfig))
 	assert.Zero(t, good.code, good.stderr)
 }
+
+// memory_limit in the config sets the Go runtime's soft memory limit of
+// iotod run (the device's budget); the log says so.
+func TestMemoryLimitIsApplied(t *testing.T) {
+	bin := buildIotod(t)
+	d := startDaemon(t, bin, writeConfig(t, "memory_limit: 48MB\n"+allInOneConfig))
+	assert.Contains(t, d.stderr.String(), `msg="go memory limit set" memory_limit=48MB`)
+	d.stop(t)
+}

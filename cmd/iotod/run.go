@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,12 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	cfg, sch, err := loadChecked(paths...)
 	if err != nil {
 		return err
+	}
+	if cfg.MemoryLimit > 0 {
+		// The collector works harder near the limit instead of letting
+		// the heap grow past it (a device's memory budget).
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+		log.Info("go memory limit set", "memory_limit", cfg.MemoryLimit.String())
 	}
 	name, _, ok := cfg.LocalStorage()
 	if !ok && len(cfg.Storage) == 1 {
