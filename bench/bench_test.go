@@ -69,3 +69,14 @@ func TestRunPluginSmoke(t *testing.T) {
 		require.Contains(t, buf.String(), want)
 	}
 }
+
+// The P1 latency figure is the worst of the runs: a maximum in any run
+// is reported, not only the maximum of the run with the worst p99.
+func TestWorseKeepsEveryRunsMaximum(t *testing.T) {
+	a := Dist{N: 10, P50: time.Millisecond, P99: 20 * time.Millisecond, Max: 30 * time.Millisecond}
+	b := Dist{N: 5, P50: 2 * time.Millisecond, P99: 10 * time.Millisecond, Max: 90 * time.Millisecond}
+	w := worse(a, b)
+	if w.Max != 90*time.Millisecond || w.P99 != 20*time.Millisecond || w.P50 != 2*time.Millisecond || w.N != 15 {
+		t.Fatalf("worse(%v, %v) = %v", a, b, w)
+	}
+}
