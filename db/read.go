@@ -373,7 +373,7 @@ func (f *findPlan) walk(ctx context.Context, part *cachedPart, fn scanFunc) erro
 				continue
 			}
 		}
-		if !sortMatches(q.Sort, cr.key.SK) || (cr.expires != 0 && cr.expires <= now) {
+		if !q.Sort.Matches(cr.key.SK) || (cr.expires != 0 && cr.expires <= now) {
 			continue
 		}
 		more, err := f.visitCached(cr, pipeline.Position{Hash: cr.key.PK, Sort: cr.key.SK, Key: cr.key}, fn)
@@ -390,28 +390,6 @@ func cmpPosition(k pipeline.Key, at *pipeline.Position) int {
 		return c
 	}
 	return strings.Compare(k.SK, at.Sort)
-}
-
-// sortMatches says whether sort key s meets c.
-func sortMatches(c pipeline.SortCond, s string) bool {
-	switch c.Op {
-	case pipeline.SortBegins:
-		return strings.HasPrefix(s, c.Values[0])
-	case pipeline.SortEQ:
-		return s == c.Values[0]
-	case pipeline.SortGE:
-		return s >= c.Values[0]
-	case pipeline.SortGT:
-		return s > c.Values[0]
-	case pipeline.SortLT:
-		return s < c.Values[0]
-	case pipeline.SortLE:
-		return s <= c.Values[0]
-	case pipeline.SortBetween:
-		return s >= c.Values[0] && s <= c.Values[1]
-	default:
-		return true
-	}
 }
 
 // findKeys lists the primary keys a find selects.

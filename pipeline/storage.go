@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -68,6 +69,29 @@ func (c SortCond) Validate() error {
 		return fmt.Errorf("%w: sort condition %q takes %d values, got %d", ErrInvalid, c.Op, want, len(c.Values))
 	}
 	return nil
+}
+
+// Matches reports whether sort key s, compared as a string (byte order,
+// as an embedded store orders its keys), meets c.
+func (c SortCond) Matches(s string) bool {
+	switch c.Op {
+	case SortBegins:
+		return strings.HasPrefix(s, c.Values[0])
+	case SortEQ:
+		return s == c.Values[0]
+	case SortGE:
+		return s >= c.Values[0]
+	case SortGT:
+		return s > c.Values[0]
+	case SortLT:
+		return s < c.Values[0]
+	case SortLE:
+		return s <= c.Values[0]
+	case SortBetween:
+		return s >= c.Values[0] && s <= c.Values[1]
+	default:
+		return true
+	}
 }
 
 // Position is where a query stopped: the index entry and primary key of the

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -80,27 +79,6 @@ func sortRange(base []byte, c pipeline.SortCond) (lo, hi []byte) {
 	}
 }
 
-func sortMatches(c pipeline.SortCond, s string) bool {
-	switch c.Op {
-	case pipeline.SortBegins:
-		return strings.HasPrefix(s, c.Values[0])
-	case pipeline.SortEQ:
-		return s == c.Values[0]
-	case pipeline.SortGE:
-		return s >= c.Values[0]
-	case pipeline.SortGT:
-		return s > c.Values[0]
-	case pipeline.SortLT:
-		return s < c.Values[0]
-	case pipeline.SortLE:
-		return s <= c.Values[0]
-	case pipeline.SortBetween:
-		return s >= c.Values[0] && s <= c.Values[1]
-	default:
-		return true
-	}
-}
-
 // Scan walks the entries of q's index in key order (or reverse) and calls
 // fn with each live record and its position.
 func (t *readTx) Scan(ctx context.Context, q pipeline.Query, fn func(rec *pipeline.Record, pos pipeline.Position) (bool, error)) error {
@@ -141,7 +119,7 @@ func (t *readTx) Scan(ctx context.Context, q pipeline.Query, fn func(rec *pipeli
 		if err != nil {
 			return err
 		}
-		if rec == nil || !sortMatches(p.cond, pos.Sort) {
+		if rec == nil || !p.cond.Matches(pos.Sort) {
 			continue
 		}
 		more, err := fn(rec, pos)
