@@ -42,16 +42,22 @@ type responder struct {
 	maxCatchUps int
 	// windowBatches and windowBytes bound a catch-up's batches sent and
 	// not yet acknowledged by the device (defaults 4 and 1 MB); ackStall is
-	// how long a catch-up waits for an ack before it ends (default 30s).
+	// how long a catch-up waits for an ack before it ends (default 10s).
+	// A device whose catch-ups stall waits minInterval doubled per stall
+	// in a row (at most maxStallWait, default 5m) before its next one, so
+	// a device that never acknowledges holds a catch-up slot rarely.
 	windowBatches int
 	windowBytes   int
 	ackStall      time.Duration
+	maxStallWait  time.Duration
 
-	mu      sync.Mutex
-	sites   map[string]*siteCatchUp
-	windows map[string]*ackWindow // by site, while its catch-up runs
-	slots   chan struct{}
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	sites     map[string]*siteCatchUp
+	windows   map[string]*ackWindow // by site, while its catch-up runs
+	stalls    map[string]int        // by site: catch-ups stalled in a row
+	notBefore map[string]time.Time  // by site: no catch-up before, after a stall
+	slots     chan struct{}
+	wg        sync.WaitGroup
 }
 
 // siteCatchUp is the running catch-up of one device and the request
@@ -74,10 +80,15 @@ func (r *responder) start(ctx context.Context) error {
 		r.windowBytes = 1 << 20
 	}
 	if r.ackStall <= 0 {
-		r.ackStall = 30 * time.Second
+		r.ackStall = 10 * time.Second
+	}
+	if r.maxStallWait <= 0 {
+		r.maxStallWait = 5 * time.Minute
 	}
 	r.sites = map[string]*siteCatchUp{}
 	r.windows = map[string]*ackWindow{}
+	r.stalls = map[string]int{}
+	r.notBefore = map[string]time.Time{}
 	r.slots = make(chan struct{}, r.maxCatchUps)
 	// The devices' acks of catch-up batches open their windows.
 	acks, err := r.t.Subscribe(ctx, pipeline.ChanDownAck, "")
@@ -148,11 +159,21 @@ func (r *responder) take(ctx context.Context, msg *message.Message) {
 func (r *responder) serveSite(ctx context.Context, site string, req *pipeline.SyncRequest) {
 	defer r.wg.Done()
 	for {
+		r.mu.Lock()
+		wait := time.Until(r.notBefore[site])
+		r.mu.Unlock()
+		if wait > 0 { // its last catch-up stalled: not yet, and no slot held
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+		}
 		began := time.Now()
 		select {
 		case r.slots <- struct{}{}:
-			r.handle(ctx, site, req)
+			err := r.handle(ctx, site, req)
 			<-r.slots
+			r.afterCatchUp(site, err)
 		case <-ctx.Done():
 		}
 		r.mu.Lock()
@@ -171,7 +192,28 @@ func (r *responder) serveSite(ctx context.Context, site string, req *pipeline.Sy
 	}
 }
 
-func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncRequest) {
+// afterCatchUp keeps a site's stalls in a row and the time before which
+// its next catch-up may not start.
+func (r *responder) afterCatchUp(site string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !errors.Is(err, errStalled) {
+		if err == nil {
+			delete(r.stalls, site)
+			delete(r.notBefore, site)
+		}
+		return
+	}
+	r.m.syncRequests.WithLabelValues(r.name, "stalled").Inc()
+	r.stalls[site]++
+	wait := r.maxStallWait
+	if n := r.stalls[site]; n < 20 {
+		wait = min(r.minInterval<<n, r.maxStallWait)
+	}
+	r.notBefore[site] = time.Now().Add(wait)
+}
+
+func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncRequest) error {
 	since := pipeline.Version{}
 	full := req.Full || req.Cursor == ""
 	if !full {
@@ -231,7 +273,7 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 	}
 	if err != nil {
 		r.log.Warn("catch-up failed; the device asks again", "site", site, "err", err)
-		return
+		return err
 	}
 	marker := &pipeline.Batch{Kind: pipeline.KindSynced, CatchUp: true, Request: req.ID, Count: count}
 	if !top.IsZero() {
@@ -239,9 +281,10 @@ func (r *responder) handle(ctx context.Context, site string, req *pipeline.SyncR
 	}
 	if err := r.publish(ctx, site, marker, nil); err != nil {
 		r.log.Warn("catch-up marker failed; the device asks again", "site", site, "err", err)
-		return
+		return err
 	}
 	r.log.Info("catch-up sent", "site", site, "changes", count, "full", full)
+	return nil
 }
 
 // publishChanges sends changes as catch-up batches for request, halving

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,4 +158,90 @@ func TestCatchUpIsPacedByTheDevicesAcks(t *testing.T) {
 		ackBatch(b)
 	}
 	assert.Equal(t, items, changes)
+}
+
+// A device that never acknowledges its catch-up batches has each catch-up
+// ended after the stall time, and waits twice as long again before each
+// next one (the slot is not held meanwhile): a flood of its requests
+// starts few catch-ups. Once it acknowledges, its catch-up completes and
+// the wait is forgotten.
+func TestStalledCatchUpsBackOff(t *testing.T) {
+	ctx := context.Background()
+	cloudPlan, _ := split(t)
+	cloudPlan.Pipelines = []PipelinePlan{cloudPlan.Pipelines[1]}
+	cloud, err := New(cloudPlan, Options{})
+	require.NoError(t, err)
+	require.NoError(t, cloud.Open(ctx))
+	rs := cloud.responders[0]
+	rs.ackStall, rs.minInterval, rs.maxStallWait = 300*time.Millisecond, 100*time.Millisecond, 10*time.Second
+	require.NoError(t, cloud.Start(ctx))
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = cloud.Shutdown(sctx)
+	})
+	for i := 0; i < 3000; i++ {
+		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
+		require.NoError(t, err)
+	}
+	bus := cloud.transports["bus"]
+	msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, "dev1")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	acking := false
+	requests := map[string]bool{} // catch-ups started (by request id)
+	synced := make(chan string, 10)
+	go func() {
+		for msg := range msgs {
+			msg.Ack()
+			var b pipeline.Batch
+			if json.Unmarshal(msg.Payload, &b) != nil || !b.CatchUp {
+				continue
+			}
+			if b.Kind == pipeline.KindSynced {
+				synced <- b.Request
+				continue
+			}
+			mu.Lock()
+			requests[b.Request] = true
+			ack := acking
+			mu.Unlock()
+			if ack {
+				payload, _ := json.Marshal(pipeline.Ack{V: 1, Batch: b.ID, Applied: len(b.Changes)})
+				_ = bus.Publish(ctx, pipeline.ChanDownAck, "dev1", message.NewMessage(ulid.Make().String(), payload))
+			}
+		}
+	}()
+	ask := func() {
+		req := pipeline.SyncRequest{V: 1, ID: ulid.Make().String(), Full: true}
+		payload, _ := json.Marshal(req)
+		require.NoError(t, bus.Publish(ctx, pipeline.ChanSync, "dev1", message.NewMessage(req.ID, payload)))
+	}
+	flood := time.Now()
+	for time.Since(flood) < 3*time.Second {
+		ask()
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	started := len(requests)
+	mu.Unlock()
+	stalled := testutil.ToFloat64(cloud.m.syncRequests.WithLabelValues("down", "stalled"))
+	t.Logf("3 s of requests every 50 ms from a device that never acks: %d catch-ups started, %v stalled", started, stalled)
+	assert.GreaterOrEqual(t, stalled, 2.0)
+	assert.LessOrEqual(t, started, 5, "waits of 0.2, 0.4, 0.8, 1.6 s after stalls of 0.3 s: at most 5 in 3 s (without them, about 7)")
+
+	mu.Lock()
+	acking = true
+	mu.Unlock()
+	ask()
+	select {
+	case <-synced:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the device that acks now never got its catch-up through")
+	}
+	require.Eventually(t, func() bool {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		return rs.stalls["dev1"] == 0
+	}, 2*time.Second, 10*time.Millisecond, "a completed catch-up forgets the stalls")
 }

@@ -2,10 +2,15 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 )
+
+// errStalled is wrapped when a device acknowledged no catch-up batch for
+// the window's stall time.
+var errStalled = errors.New("catch-up stalled")
 
 // ackWindow paces one device's catch-up by the device's acks: the cloud
 // sends a catch-up batch only while fewer than maxBatches, and fewer than
@@ -49,7 +54,7 @@ func (w *ackWindow) wait(ctx context.Context, site string) error {
 			}
 			timer.Reset(w.stall)
 		case <-timer.C:
-			return fmt.Errorf("device %s acknowledged no catch-up batch for %s", site, w.stall)
+			return fmt.Errorf("%w: device %s acknowledged no catch-up batch for %s", errStalled, site, w.stall)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
