@@ -101,10 +101,7 @@ func (f *dbFlags) call(cmd *cobra.Command, op string, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(cmd.OutOrStdout())
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(out)
+	return printJSON(cmd.OutOrStdout(), out)
 }
 
 // client connects to the API named by --addr or --socket, else by the

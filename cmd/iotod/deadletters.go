@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -38,9 +37,7 @@ source and write it again). --json prints the letters as JSON.`,
 				return oneLineErr(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(cmd.OutOrStdout(), list)
 			}
 			return printDeadLetters(cmd.OutOrStdout(), list)
 		},

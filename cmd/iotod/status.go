@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -37,10 +36,7 @@ number of dead letters. --json prints the status as JSON instead.`,
 				return oneLineErr(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				return enc.Encode(st)
+				return printJSON(cmd.OutOrStdout(), st)
 			}
 			if err := printStatus(cmd.OutOrStdout(), st, time.Now()); err != nil {
 				return err

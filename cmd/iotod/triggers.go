@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -32,9 +31,7 @@ again. --json prints the list as JSON.`,
 				return oneLineErr(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return printJSON(cmd.OutOrStdout(), list)
 			}
 			return printTriggers(cmd.OutOrStdout(), list)
 		},
