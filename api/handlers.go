@@ -86,6 +86,9 @@ func (s *Server) modelOp(op string) http.HandlerFunc {
 		case "get":
 			out, err = store.Get(ctx, model, props, p)
 		case "find":
+			if p != nil {
+				p.Shared = true // the items are only encoded into the response
+			}
 			out, err = store.Find(ctx, model, props, p)
 		case "update":
 			out, err = store.Update(ctx, model, props, p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -303,4 +304,40 @@ func TestCachedFindsMatchTheStore(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSharedFinds checks Params.Shared: a shared find returns the same
+// items as a copying one; a copy changed by its caller leaves later reads
+// alone; a write after a shared find is seen by the next find and leaves
+// the items the earlier find returned as they were.
+func TestSharedFinds(t *testing.T) {
+	ctx := context.Background()
+	d, st := openCache(t, t.TempDir(), 4<<20)
+	t.Cleanup(func() { _ = st.Close(ctx) })
+	for i := range 5 {
+		_, err := d.Create(ctx, "User", db.Item{"accountId": "a1", "email": fmt.Sprintf("u%d@x", i), "name": "n", "age": i}, nil)
+		require.NoError(t, err)
+	}
+	find := func(shared bool) []db.Item {
+		res, err := d.Find(ctx, "User", db.Item{"accountId": "a1"}, &db.Params{Shared: shared})
+		require.NoError(t, err)
+		require.Len(t, res.Items, 5)
+		return res.Items
+	}
+	copies := find(false)
+	shared := find(true)
+	require.Equal(t, copies, shared)
+	same := func(a, b db.Item) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
+	require.True(t, same(shared[0], find(true)[0]), "two shared finds returned different maps: not the cache's")
+	require.False(t, same(copies[0], find(false)[0]), "two copying finds returned the same map")
+
+	copies[0]["name"] = "changed by the caller"
+	require.Equal(t, "n", find(true)[0]["name"], "a copy changed by its caller changed the cache")
+	require.Equal(t, "n", find(false)[0]["name"])
+
+	before := find(true)
+	_, err := d.Update(ctx, "User", db.Item{"accountId": "a1", "email": "u0@x", "name": "renamed"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, "renamed", find(true)[0]["name"], "a shared find after a write missed it")
+	require.Equal(t, "n", before[0]["name"], "a write changed an item a shared find had returned")
 }

@@ -186,6 +186,19 @@ func (d *DB) model(name string) (*model, error) {
 	return m, nil
 }
 
+// readProps is blendContext for reads, which only look props up: props
+// itself when no context attribute applies (the common case), so a read
+// does not copy the caller's map.
+func (d *DB) readProps(m *model, props Item) Item {
+	d.ctxMu.RLock()
+	n := len(d.context)
+	d.ctxMu.RUnlock()
+	if n == 0 && props != nil {
+		return props
+	}
+	return d.blendContext(m, props)
+}
+
 // blendContext returns props with the context attributes the model has.
 func (d *DB) blendContext(m *model, props Item) Item {
 	out := maps.Clone(props)

@@ -28,6 +28,8 @@ type model struct {
 	secondary []*schema.Index
 	// templated lists fields with a value template, in declaration order.
 	templated []*schema.Field
+	// templates holds each templated field's template, compiled once.
+	templates map[string]*template
 	ttlField  string
 	// emits says writes go to the outbox: the model replicates away from
 	// this side.
@@ -80,6 +82,10 @@ func compileModel(s *schema.Schema, sm *schema.Model, side schema.Side) *model {
 		f := sm.Fields[name]
 		if f.Value != "" {
 			m.templated = append(m.templated, f)
+			if m.templates == nil {
+				m.templates = map[string]*template{}
+			}
+			m.templates[name] = compileTemplate(f.Value)
 		}
 		if f.TTL {
 			m.ttlField = name
@@ -105,7 +111,7 @@ func (m *model) keyValue(attr string, props Item) (val string, complete, given b
 		return "", true, false
 	}
 	if f := m.Fields[attr]; f != nil && f.Value != "" {
-		v, ok := expand(f.Value, props)
+		v, ok := m.expand(f, props)
 		if ok {
 			return v, true, true
 		}
@@ -119,6 +125,14 @@ func (m *model) keyValue(attr string, props Item) (val string, complete, given b
 		return "", false, false
 	}
 	return scalarString(v), true, true
+}
+
+// expand fills f's value template from item.
+func (m *model) expand(f *schema.Field, item Item) (string, bool) {
+	if t := m.templates[f.Name]; t != nil {
+		return t.expand(item)
+	}
+	return expand(f.Value, item)
 }
 
 // visible returns the attributes a caller sees: schema fields, without

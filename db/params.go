@@ -40,6 +40,13 @@ type Params struct {
 	Exists *bool `json:"exists,omitempty"`
 	// Partial overrides the schema's partial setting for nested objects.
 	Partial *bool `json:"partial,omitempty"`
+	// Shared lets a find return the read cache's own maps of the items it
+	// holds instead of copies: for callers that only read the items (encode
+	// them, compare them) and never change them, as the local API does.
+	// Changing a shared item changes what later reads return. Items are
+	// always shared below their top level (nested objects and arrays are not
+	// copied), with or without Shared. Not settable from JSON.
+	Shared bool `json:"-"`
 }
 
 // Page sizes of a find.

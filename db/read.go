@@ -23,7 +23,7 @@ func (d *DB) Get(ctx context.Context, model string, props Item, p *Params) (Item
 	if err != nil {
 		return nil, err
 	}
-	props = d.blendContext(m, props)
+	props = d.readProps(m, props)
 	key, missing := m.primaryKey(props)
 	if len(missing) > 0 {
 		return nil, invalid(m.Name, "missing key attributes: %s (use find for a partial key)", strings.Join(missing, ", "))
@@ -336,6 +336,8 @@ func (f *findPlan) visitCached(cr *cachedRec, pos pipeline.Position, fn scanFunc
 		if f.decode {
 			item = f.m.hide(item, f.p)
 		}
+	case f.decode && f.p.Shared && !f.p.Hidden:
+		item = cr.visible
 	case f.decode:
 		item = maps.Clone(cr.visible)
 		if f.p.Hidden {

@@ -12,32 +12,79 @@ import (
 // cannot fill and complete=false when a variable is missing: a partial key
 // that find turns into a begins-with query.
 func expand(tmpl string, item Item) (out string, complete bool) {
-	var b strings.Builder
+	return compileTemplate(tmpl).expand(item)
+}
+
+// template is a value template split once into literal text and
+// variables, so the read and write paths do not parse it per item.
+type template struct {
+	parts []templatePart
+	// lits is the length of the literal text, to size the result.
+	lits int
+}
+
+type templatePart struct {
+	lit  string // literal text, when name is empty
+	name string
+	size int
+	pad  string
+}
+
+func compileTemplate(tmpl string) *template {
+	t := &template{}
 	rest := tmpl
-	for {
+	for rest != "" {
 		i := strings.Index(rest, "${")
 		if i < 0 {
-			b.WriteString(rest)
-			return b.String(), true
+			break
 		}
-		b.WriteString(rest[:i])
 		j := strings.IndexByte(rest[i:], '}')
 		if j < 0 { // not a variable: literal text
-			b.WriteString(rest[i:])
-			return b.String(), true
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, templatePart{lit: rest[:i]})
+			t.lits += i
 		}
 		name, size, pad := parseVar(rest[i+2 : i+j])
-		v, ok := lookup(item, name)
+		t.parts = append(t.parts, templatePart{name: name, size: size, pad: pad})
+		rest = rest[i+j+1:]
+	}
+	if rest != "" {
+		t.parts = append(t.parts, templatePart{lit: rest})
+		t.lits += len(rest)
+	}
+	return t
+}
+
+// expand fills t from item, as the package's expand does.
+func (t *template) expand(item Item) (string, bool) {
+	if len(t.parts) == 2 && t.parts[0].name == "" && t.parts[1].name != "" && t.parts[1].size == 0 {
+		// The common "prefix#${var}" shape, in one concatenation.
+		v, ok := lookup(item, t.parts[1].name)
+		if !ok || v == nil {
+			return t.parts[0].lit, false
+		}
+		return t.parts[0].lit + scalarString(v), true
+	}
+	var b strings.Builder
+	b.Grow(t.lits + 16)
+	for _, p := range t.parts {
+		if p.name == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, ok := lookup(item, p.name)
 		if !ok || v == nil {
 			return b.String(), false
 		}
 		s := scalarString(v)
-		if size > 0 && len(s) < size {
-			s = strings.Repeat(pad, size-len(s)) + s
+		if p.size > 0 && len(s) < p.size {
+			s = strings.Repeat(p.pad, p.size-len(s)) + s
 		}
 		b.WriteString(s)
-		rest = rest[i+j+1:]
 	}
+	return b.String(), true
 }
 
 // templateVars lists the variable names a template uses.

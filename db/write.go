@@ -196,7 +196,7 @@ func (m *model) computeTemplates(item Item, key pipeline.Key) error {
 			item[f.Name] = key.SK
 			continue
 		}
-		if v, ok := expand(f.Value, item); ok {
+		if v, ok := m.expand(f, item); ok {
 			item[f.Name] = v
 		} else {
 			delete(item, f.Name) // OneTable omits an attribute whose template cannot be filled
