@@ -2,8 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 )
@@ -70,3 +73,32 @@ func rawBatchedWrites(ctx context.Context, dir string, o DBOptions, value []byte
 }
 
 const rawBatch = 1000
+
+// rawCreateTxns runs what one iotod create asks of badger, with nothing
+// of iotod around it: one transaction per write from many writers without
+// SyncWrites, that reads the key (a create must find it absent) and sets
+// the item and an outbox entry twice its size (the change carries the
+// item). It is the ceiling of a design with a badger transaction per
+// write on this machine.
+func rawCreateTxns(ctx context.Context, dir string, o DBOptions, value []byte) (float64, error) {
+	db, err := openRaw(dir, false)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var seq atomic.Uint64
+	change := append(append([]byte{}, value...), value...)
+	rate, _, err := runWriters(ctx, o.Writers, o.Duration, func(w, i int) error {
+		return db.Update(func(txn *badgerdb.Txn) error {
+			k := rawKey(fmt.Sprintf("w%d", w), i)
+			if _, err := txn.Get(k); !errors.Is(err, badgerdb.ErrKeyNotFound) {
+				return fmt.Errorf("raw create %s: %v", k, err)
+			}
+			if err := txn.Set(k, value); err != nil {
+				return err
+			}
+			return txn.Set(binary.BigEndian.AppendUint64([]byte("o/"), seq.Add(1)), change)
+		})
+	})
+	return rate, err
+}

@@ -28,6 +28,13 @@ type writeTx struct {
 	// log; inVlog says whether this transaction wrote such a value.
 	bigValue int
 	inVlog   bool
+	// seen is what the last load of this transaction found at seenKey
+	// (nil: absent), while no write has followed it: a write's Put after
+	// the caller's Get of the same key (every create, update and apply)
+	// then reads the store once.
+	seen     *pipeline.Record
+	seenKey  []byte
+	seenSure bool
 }
 
 func (t *readTx) expired(rec *pipeline.Record) bool {
@@ -62,6 +69,36 @@ func (t *readTx) load(key pipeline.Key) (*pipeline.Record, error) {
 	return decodeRecord(key, val)
 }
 
+// Get returns the record at key unless it is missing or expired,
+// remembering what it found for a Put of the same key.
+func (t *writeTx) Get(ctx context.Context, key pipeline.Key) (*pipeline.Record, error) {
+	rec, err := t.loadOnce(key)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || t.expired(rec) {
+		return nil, fmt.Errorf("badger storage: get %s: %w", key, pipeline.ErrNotFound)
+	}
+	cp := *rec
+	cp.Indexes = append([]pipeline.IndexEntry(nil), rec.Indexes...)
+	return &cp, nil
+}
+
+// loadOnce is load, answered from the last load when nothing was written
+// since and the key is the same.
+func (t *writeTx) loadOnce(key pipeline.Key) (*pipeline.Record, error) {
+	rk := recordKey(key)
+	if t.seenSure && bytes.Equal(rk, t.seenKey) {
+		return t.seen, nil
+	}
+	rec, err := t.load(key)
+	if err != nil {
+		return nil, err
+	}
+	t.seen, t.seenKey, t.seenSure = rec, rk, true
+	return rec, nil
+}
+
 // Put writes rec and its index and expiry entries, removing the entries of
 // the record it replaces.
 func (t *writeTx) Put(_ context.Context, rec *pipeline.Record) error {
@@ -79,7 +116,7 @@ func (t *writeTx) Put(_ context.Context, rec *pipeline.Record) error {
 			return fmt.Errorf("badger storage: put %s: index %s key over %d bytes: %w", rec.Key, e.Index, maxKeySize, pipeline.ErrTooLarge)
 		}
 	}
-	old, err := t.load(rec.Key)
+	old, err := t.loadOnce(rec.Key)
 	if err != nil {
 		return err
 	}
@@ -118,7 +155,7 @@ func (t *writeTx) Put(_ context.Context, rec *pipeline.Record) error {
 
 // Delete removes the record at key and its entries; a missing key is fine.
 func (t *writeTx) Delete(_ context.Context, key pipeline.Key) error {
-	old, err := t.load(key)
+	old, err := t.loadOnce(key)
 	if err != nil || old == nil {
 		return err
 	}
@@ -166,7 +203,7 @@ func (t *writeTx) writeEmits(first uint64) error {
 }
 
 func (t *writeTx) set(key, val []byte) error {
-	t.dirty = true
+	t.dirty, t.seenSure = true, false
 	if t.bigValue > 0 && len(val) >= t.bigValue {
 		t.inVlog = true
 	}
@@ -177,7 +214,7 @@ func (t *writeTx) set(key, val []byte) error {
 }
 
 func (t *writeTx) del(key []byte) error {
-	t.dirty = true
+	t.dirty, t.seenSure = true, false
 	if err := t.txn.Delete(key); err != nil {
 		return writeErr(err)
 	}
