@@ -327,7 +327,9 @@ func TestSharedFinds(t *testing.T) {
 	copies := find(false)
 	shared := find(true)
 	require.Equal(t, copies, shared)
-	same := func(a, b db.Item) bool { return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() }
+	same := func(a, b db.Item) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
 	require.True(t, same(shared[0], find(true)[0]), "two shared finds returned different maps: not the cache's")
 	require.False(t, same(copies[0], find(false)[0]), "two copying finds returned the same map")
 
