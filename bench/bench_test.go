@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -25,6 +26,36 @@ func TestRunDBSmoke(t *testing.T) {
 	for _, want := range []string{"P1 durable writes", "raw badger, SyncWrites", "P2 async writes", "raw badger, 1000-key", "raw badger, one txn per", "iotod find, shared items", "first read of every item", "P9 reads over 2000 items", "iotod get", "raw badger get", "iotod 100-item find", "raw badger 100-key scan", "memory per stored item"} {
 		require.Contains(t, out.String(), want)
 	}
+}
+
+// TestRunDBJSON checks --json: one document with every section, each
+// figure measured (a rate above zero), and nothing else on the output.
+func TestRunDBJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	var out bytes.Buffer
+	err := RunDB(context.Background(), DBOptions{Dir: t.TempDir(), Writers: 4, Duration: 200 * time.Millisecond, Runs: 1, ReadItems: 2000, Readers: []int{1, 2}, Out: &out, JSON: true})
+	require.NoError(t, err)
+	var r DBReport
+	dec := json.NewDecoder(&out)
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&r), "the output is one JSON document")
+	require.False(t, dec.More(), "more than one document")
+	require.NotNil(t, r.P1)
+	require.NotNil(t, r.P2)
+	for _, v := range []float64{r.P1.Rate, r.P1.Baseline, r.P2.Rate, r.P2.RawBatched, r.P2.RawPerWrite} {
+		require.Positive(t, v)
+	}
+	require.Len(t, r.P9, 2, "one P9 entry per number of readers")
+	for _, p := range r.P9 {
+		require.Equal(t, 2000, p.Items)
+		for _, f := range []ReadFigure{p.Get, p.RawGet, p.Find, p.FindShared, p.RawScan} {
+			require.Positive(t, f.Rate)
+			require.Positive(t, f.P50)
+		}
+	}
+	require.NotNil(t, r.P9[1].Memory)
 }
 
 // TestRunPipelineSmoke runs the pipeline benchmark at a tiny size: it

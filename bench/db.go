@@ -40,6 +40,69 @@ type DBOptions struct {
 	Only string
 	// Out receives the report.
 	Out io.Writer
+	// JSON prints the figures as one JSON document on Out instead of the
+	// text report.
+	JSON bool
+
+	report *DBReport
+	text   io.Writer // the text report: Out, or nowhere with JSON
+}
+
+// DBReport is `iotod bench db --json`: every figure of the text report.
+type DBReport struct {
+	Machine string    `json:"machine"`
+	Writers int       `json:"writers"`
+	Runs    int       `json:"runs"`
+	P1      *P1Report `json:"p1,omitempty"`
+	P2      *P2Report `json:"p2,omitempty"`
+	// P9 has one entry per store size and number of readers.
+	P9 []P9Report `json:"p9,omitempty"`
+}
+
+// P1Report is P1: durable creates beside raw badger with SyncWrites.
+type P1Report struct {
+	Rate         float64 `json:"rate"`
+	Latency      Dist    `json:"latency"`
+	PeakAnonRSS  int64   `json:"peak_anon_rss"`
+	Baseline     float64 `json:"raw_syncwrites_rate"`
+	BaselineDist Dist    `json:"raw_syncwrites_latency"`
+}
+
+// P2Report is P2: async creates beside raw badger's batched writes and
+// its one-transaction-per-create ceiling.
+type P2Report struct {
+	Rate        float64 `json:"rate"`
+	RawBatched  float64 `json:"raw_batched_keys_rate"`
+	RawPerWrite float64 `json:"raw_txn_per_create_rate"`
+}
+
+// P9Report is P9 at one store size and number of readers.
+type P9Report struct {
+	Items      int        `json:"items"`
+	Readers    int        `json:"readers"`
+	CacheBytes int64      `json:"read_cache_bytes"`
+	Get        ReadFigure `json:"get"`
+	RawGet     ReadFigure `json:"raw_get"`
+	Find       ReadFigure `json:"find"`
+	FindShared ReadFigure `json:"find_shared"`
+	RawScan    ReadFigure `json:"raw_scan"`
+	Memory     *P9Memory  `json:"memory,omitempty"`
+}
+
+// ReadFigure is a median rate with its median latencies.
+type ReadFigure struct {
+	Rate float64       `json:"rate"`
+	P50  time.Duration `json:"p50_ns"`
+	P99  time.Duration `json:"p99_ns"`
+}
+
+// P9Memory is the heap and resident set around a P9 load.
+type P9Memory struct {
+	HeapBefore int64 `json:"heap_before"`
+	HeapAfter  int64 `json:"heap_after_load"`
+	HeapReads  int64 `json:"heap_after_reads"`
+	AnonBefore int64 `json:"anon_rss_before"`
+	AnonAfter  int64 `json:"anon_rss_after_load"`
 }
 
 func (o *DBOptions) defaults() {
@@ -64,6 +127,11 @@ func (o *DBOptions) defaults() {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
+	o.text = o.Out
+	if o.JSON {
+		o.text = io.Discard
+	}
+	o.report = &DBReport{Machine: fmt.Sprintf("%s/%s, %d CPUs, Go %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version()), Writers: o.Writers, Runs: o.Runs}
 }
 
 // benchSchema has one model that replicates up, so every write also
@@ -157,7 +225,17 @@ func RunDB(ctx context.Context, o DBOptions) error {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return err
 	}
-	w := o.Out
+	if err := runDB(ctx, &o); err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(o.Out, o.report)
+	}
+	return nil
+}
+
+func runDB(ctx context.Context, o *DBOptions) error {
+	w := o.text
 	fmt.Fprintf(w, "iotod bench db: %s/%s, %d CPUs, Go %s, %d writers, %s per run, median of %d runs\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.Writers, o.Duration, o.Runs)
 	value := make([]byte, 200)
@@ -168,7 +246,7 @@ func RunDB(ctx context.Context, o DBOptions) error {
 	}
 	switch o.Only {
 	case "reads":
-		return readBench(ctx, o, fresh, value)
+		return readBench(ctx, *o, fresh, value)
 	case "", "writes":
 	default:
 		return fmt.Errorf("bench db: only %q: want writes or reads", o.Only)
@@ -178,7 +256,7 @@ func RunDB(ctx context.Context, o DBOptions) error {
 	var p1dist, basedist Dist
 	var p1rss int64
 	for r := 0; r < o.Runs; r++ {
-		rate, dist, rss, err := iotodWrites(ctx, fresh("p1"), badger.DurabilitySync, o)
+		rate, dist, rss, err := iotodWrites(ctx, fresh("p1"), badger.DurabilitySync, *o)
 		if err != nil {
 			return fmt.Errorf("P1 iotod: %w", err)
 		}
@@ -186,27 +264,29 @@ func RunDB(ctx context.Context, o DBOptions) error {
 		if r == 0 {
 			p1rss = rss // later runs inherit the heap of earlier ones
 		}
-		base, bdist, err := rawSingleWrites(ctx, fresh("p1raw"), true, o, value)
+		base, bdist, err := rawSingleWrites(ctx, fresh("p1raw"), true, *o, value)
 		if err != nil {
 			return fmt.Errorf("P1 baseline: %w", err)
 		}
 		p1base, basedist = append(p1base, base), worse(basedist, bdist)
-		rate, _, _, err = iotodWrites(ctx, fresh("p2"), badger.DurabilityAsync, o)
+		rate, _, _, err = iotodWrites(ctx, fresh("p2"), badger.DurabilityAsync, *o)
 		if err != nil {
 			return fmt.Errorf("P2 iotod: %w", err)
 		}
 		p2 = append(p2, rate)
-		base, err = rawBatchedWrites(ctx, fresh("p2raw"), o, value)
+		base, err = rawBatchedWrites(ctx, fresh("p2raw"), *o, value)
 		if err != nil {
 			return fmt.Errorf("P2 baseline: %w", err)
 		}
 		p2base = append(p2base, base)
-		base, err = rawCreateTxns(ctx, fresh("p2txn"), o, value)
+		base, err = rawCreateTxns(ctx, fresh("p2txn"), *o, value)
 		if err != nil {
 			return fmt.Errorf("P2 transaction baseline: %w", err)
 		}
 		p2txn = append(p2txn, base)
 	}
+	o.report.P1 = &P1Report{Rate: median(p1), Latency: p1dist, PeakAnonRSS: p1rss, Baseline: median(p1base), BaselineDist: basedist}
+	o.report.P2 = &P2Report{Rate: median(p2), RawBatched: median(p2base), RawPerWrite: median(p2txn)}
 	fmt.Fprintf(w, "\nP1 durable writes (durability: sync, %d writers, ~200-byte items, outbox included)\n", o.Writers)
 	fmt.Fprintf(w, "  iotod                      %9.0f items/s  %s (worst of the runs, n all runs)\n  memory under load          %s anonymous RSS (peak, first run, whole process)\n", median(p1), p1dist, mib(p1rss))
 	fmt.Fprintf(w, "  raw badger, SyncWrites,    %9.0f writes/s %s\n", median(p1base), basedist)
@@ -221,7 +301,7 @@ func RunDB(ctx context.Context, o DBOptions) error {
 		return nil
 	}
 	debug.FreeOSMemory()
-	return readBench(ctx, o, fresh, value)
+	return readBench(ctx, *o, fresh, value)
 }
 
 // worse keeps the distribution with the higher tail.

@@ -46,6 +46,10 @@ func (f *readFigures) p50() time.Duration       { return time.Duration(median(f.
 func (f *readFigures) p99() time.Duration       { return time.Duration(median(f.p99s)) }
 func (f *readFigures) spread() (lo, hi float64) { return slices.Min(f.rates), slices.Max(f.rates) }
 
+func (f *readFigures) figure() ReadFigure {
+	return ReadFigure{Rate: f.rate(), P50: f.p50(), P99: f.p99()}
+}
+
 func (f *readFigures) String() string {
 	lo, hi := f.spread()
 	return fmt.Sprintf("%9.0f/s  p50 %-8s p99 %-8s (runs %.0f..%.0f)", f.rate(), round(f.p50()), round(f.p99()), lo, hi)
@@ -80,12 +84,12 @@ func readBench(ctx context.Context, o DBOptions, fresh func(string) string, valu
 }
 
 func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value []byte) error {
-	w := o.Out
+	w := o.text
 	n = max(n, partition)
 	heapBefore, anonBefore := heapBytes(), anonRSSBytes()
 	cacheBytes := o.ReadCacheBytes
 	if cacheBytes == 0 {
-		cacheBytes = int64(n) * holdBytesPerItem
+		cacheBytes = max(int64(n)*holdBytesPerItem, 64<<20) // small stores: room for a partition in every shard
 	}
 	b, err := openIotodCache(ctx, dir, "async", cacheBytes)
 	if err != nil {
@@ -196,6 +200,8 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 				m.f.add(rate, dist)
 			}
 		}
+		o.report.P9 = append(o.report.P9, P9Report{Items: n, Readers: readers, CacheBytes: cacheBytes,
+			Get: get.figure(), RawGet: rawG.figure(), Find: find.figure(), FindShared: findS.figure(), RawScan: rawF.figure()})
 		fmt.Fprintf(w, "  %d reader(s)\n", readers)
 		fmt.Fprintf(w, "    iotod get                %s\n", &get)
 		fmt.Fprintf(w, "    raw badger get           %s\n", &rawG)
@@ -208,6 +214,9 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 			verdict(find.p50() <= findBarP50 && find.p99() <= findBarP99), verdict(findS.p50() <= findBarP50 && findS.p99() <= findBarP99))
 	}
 	heapReads := heapBytes()
+	if k := len(o.report.P9) - 1; k >= 0 {
+		o.report.P9[k].Memory = &P9Memory{HeapBefore: heapBefore, HeapAfter: heapAfter, HeapReads: heapReads, AnonBefore: anonBefore, AnonAfter: anonAfter}
+	}
 	printMemory(w, n, heapBefore, heapAfter, heapReads, anonBefore, anonAfter)
 	return nil
 }

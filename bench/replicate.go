@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"encoding/json"
-
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
@@ -219,9 +217,7 @@ func RunReplicate(ctx context.Context, o ReplicateOptions) error {
 		}
 	}
 	if o.JSON {
-		enc := json.NewEncoder(o.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(o.report)
+		return printJSON(o.Out, o.report)
 	}
 	return nil
 }
@@ -230,6 +226,7 @@ func runP3(ctx context.Context, o *ReplicateOptions, fresh func(string) rigConfi
 	var iotod, raw1, raw8, writes []float64
 	var peak int64
 	var devPeak, procMem procPeak
+	var devCPU, selfCPU []float64
 	for run := 0; run < o.Runs; run++ {
 		cfg := fresh("p3")
 		cfg.delay = p3Delay
@@ -262,6 +259,7 @@ func runP3(ctx context.Context, o *ReplicateOptions, fresh func(string) rigConfi
 			peak, procMem = rss, self // later runs inherit the heap of earlier ones
 		}
 		devPeak = maxPeak(devPeak, dev) // a fresh process each run
+		devCPU, selfCPU = append(devCPU, dev.CPU), append(selfCPU, self.CPU)
 		debug.FreeOSMemory()
 	}
 	o.report.P3 = &struct {
@@ -279,6 +277,9 @@ func runP3(ctx context.Context, o *ReplicateOptions, fresh func(string) rigConfi
 		o.report.P3.Device = &devPeak
 		fmt.Fprintf(w, "    device process memory        %s anonymous RSS, %s whole RSS (peaks, worst of %d runs; bar: <= 64 MB)\n", mib(devPeak.AnonRSS), mib(devPeak.RSS), o.Runs)
 		fmt.Fprintf(w, "    this process (broker, cloud) %s anonymous RSS (peak, first run)\n", mib(peak))
+		dc, sc := median(devCPU)/float64(o.Changes)*1e6, median(selfCPU)/float64(o.Changes)*1e6
+		fmt.Fprintf(w, "    CPU per change               device %.1f us, broker and cloud %.1f us: %.1f us in all, so %d CPUs allow at most %.0f changes/s\n",
+			dc, sc, dc+sc, runtime.NumCPU(), float64(runtime.NumCPU())*1e6/(dc+sc))
 	} else {
 		fmt.Fprintf(w, "    memory                       %s anonymous RSS (peak, first run, whole process: broker, both sides)\n", mib(peak))
 	}

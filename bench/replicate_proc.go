@@ -212,6 +212,9 @@ type procPeak struct {
 	RSS     int64 `json:"peak_rss"`
 	HWM     int64 `json:"vm_hwm"`
 	Last    int64 `json:"last_rss"` // the whole resident set at the last sample
+	// CPU is the processor time (user and system) the process used while
+	// sampled, in seconds.
+	CPU float64 `json:"cpu_seconds"`
 }
 
 // startDevice starts the device process of spec and waits for its ready
@@ -280,10 +283,15 @@ func (p *deviceProc) run() (deviceEvent, procPeak, error) {
 // called (the same result on later calls).
 func sampleProc(pid int) func() procPeak {
 	path := filepath.Join("/proc", strconv.Itoa(pid), "status")
+	stat := filepath.Join("/proc", strconv.Itoa(pid), "stat")
 	stop, res := make(chan struct{}), make(chan procPeak, 1)
 	go func() {
 		var p procPeak
+		cpu0 := procCPU(stat)
 		sample := func() {
+			if c := procCPU(stat); c > 0 {
+				p.CPU = c - cpu0
+			}
 			anon, rss, hwm := procFileStatus(path, "RssAnon:"), procFileStatus(path, "VmRSS:"), procFileStatus(path, "VmHWM:")
 			p.AnonRSS, p.RSS, p.HWM = max(p.AnonRSS, anon), max(p.RSS, rss), max(p.HWM, hwm)
 			if rss > 0 {
@@ -355,7 +363,7 @@ func (rg *rig) sustainedProc(ctx context.Context, o *ReplicateOptions) (rate, wr
 
 // maxPeak keeps the higher of each figure.
 func maxPeak(a, b procPeak) procPeak {
-	return procPeak{AnonRSS: max(a.AnonRSS, b.AnonRSS), RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Last: max(a.Last, b.Last)}
+	return procPeak{AnonRSS: max(a.AnonRSS, b.AnonRSS), RSS: max(a.RSS, b.RSS), HWM: max(a.HWM, b.HWM), Last: max(a.Last, b.Last), CPU: max(a.CPU, b.CPU)}
 }
 
 // runP8 starts the device process, replicates one change, leaves it idle

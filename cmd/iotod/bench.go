@@ -94,6 +94,7 @@ func newBenchDBCmd() *cobra.Command {
 	f.IntSliceVar(&o.Readers, "readers", []int{1, 2}, "numbers of concurrent readers P9 measures")
 	f.Int64Var(&o.ReadCacheBytes, "read-cache", 0, "the db read cache in bytes (0: the default; -1: none)")
 	f.StringVar(&o.Only, "only", "", "run only the writes (P1, P2) or the reads (P9)")
+	f.BoolVar(&o.JSON, "json", false, "print the figures as one JSON document instead of the text report")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
