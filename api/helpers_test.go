@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotod/iotod/api"
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
@@ -21,6 +22,7 @@ const defaultSchema = "../schema.json5"
 
 // openDB opens a real db over a badger store in a temp folder.
 func openDB(t *testing.T) *db.DB {
+	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load(defaultSchema)

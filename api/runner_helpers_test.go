@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/api"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/inproc"
@@ -32,6 +33,7 @@ func (f busFactory) Create(context.Context, pipeline.Settings, pipeline.Config) 
 // with cloud, a cloud store "cloud" receives it (pipeline "ingest"), else
 // nothing ever acknowledges the device's changes.
 func testPlan(t *testing.T, site string, cloud bool) (runner.Plan, *inproc.Transport) {
+	testenv.NeedBadger(t)
 	t.Helper()
 	sch, err := schema.Load(defaultSchema)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 )
 
@@ -187,6 +188,7 @@ func TestPersistentSession(t *testing.T) {
 		t.Run(map[bool]string{true: "persistence", false: "memory"}[persist], func(t *testing.T) {
 			cfg := withUsers()
 			if persist {
+				testenv.NeedBadger(t)
 				cfg.Persistence = t.TempDir()
 			}
 			o := opts{id: "worker-p", user: "worker", pass: "pw", session: true}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/iotod/iotod/pipeline"
+	badgerstore "github.com/iotod/iotod/plugins/storage/badger"
 )
 
 // Defaults of Config.
@@ -115,6 +116,11 @@ func (c Config) Validate() error {
 	}
 	if err := checkListen(c.Listen, c.AllowRemote); err != nil {
 		fail("listen", "%q %v", c.Listen, err)
+	}
+	if c.Persistence != "" {
+		if err := badgerstore.CheckPlatform(); err != nil {
+			fail("persistence", "%q: the broker keeps sessions in badger: %v; leave persistence empty (sessions in memory) on a 32-bit build", c.Persistence, err)
+		}
 	}
 	if c.AllowRemote && c.Anonymous {
 		fail("anonymous", "must be false with allow_remote: anyone on the network could act as any site")

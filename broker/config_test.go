@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -36,6 +37,9 @@ func TestConfigValidate(t *testing.T) {
 			dec := yaml.NewDecoder(bytes.NewReader(data))
 			dec.KnownFields(true)
 			err = dec.Decode(&cfg)
+			if err == nil && cfg.Persistence != "" && strconv.IntSize == 32 {
+				t.Skip("badger persistence on a 32-bit build: TestPersistenceFollowsBadgersPlatformRule")
+			}
 			if err == nil {
 				err = cfg.Validate()
 				if err != nil {
@@ -66,4 +70,29 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Nil(t, c.TLS)
 	assert.Equal(t, 128*pipeline.Kilobyte+PacketAllowance, c.MaxPacket)
 	assert.NoError(t, c.Validate())
+}
+
+// TestPersistenceFollowsBadgersPlatformRule checks the broker refuses its
+// badger persistence where the badger storage refuses to open (a 32-bit
+// build), before it opens anything, and accepts it elsewhere. Both
+// branches run: `make test` runs this package with GOARCH=386 too.
+func TestPersistenceFollowsBadgersPlatformRule(t *testing.T) {
+	cfg := NewDefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Persistence = filepath.Join(t.TempDir(), "sessions")
+	err := cfg.Validate()
+	if strconv.IntSize == 64 {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err)
+	for _, want := range []string{"persistence", "64-bit", "leave persistence empty"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	_, err = Start(t.Context(), cfg, nil, nil)
+	require.Error(t, err, "Start opened a broker with badger persistence on a 32-bit build")
+	_, statErr := os.Stat(cfg.Persistence)
+	assert.True(t, os.IsNotExist(statErr), "the refused persistence folder was created")
+	cfg.Persistence = ""
+	require.NoError(t, cfg.Validate(), "memory-only sessions are refused too")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/broker"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
@@ -20,6 +21,7 @@ import (
 // none) plus broker.PacketAllowance, or broker.DefaultMaxPacket without
 // any; a max_packet written in the file wins. Merged files count as one.
 func TestBrokerMaxPacket(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	const kb, mb = pipeline.Kilobyte, pipeline.Megabyte
 	reg, err := pipeline.NewRegistry(badger.NewFactory(), mqtt.NewFactory(),
 		fakeFactory{pipeline.KindTransport, "bus", func() pipeline.Config { return &busConfig{Buffer: 16, QoS: 1} }})

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/broker"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -42,6 +43,7 @@ func badgerOf(t *testing.T, s *StorageConfig) *badger.Config {
 }
 
 func TestLoadGood(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	good := func(name string) string { return filepath.Join("testdata", "good", name) }
 	tests := []struct {
 		files []string
@@ -253,6 +255,7 @@ func readBadCase(t *testing.T, path string) badCase {
 }
 
 func TestLoadBad(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	files, err := filepath.Glob("testdata/bad/*.yaml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 20)

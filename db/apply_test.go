@@ -8,12 +8,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
 
 func openSide(t *testing.T, side schema.Side, site string) *env {
+	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/schema.json5")

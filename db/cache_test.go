@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -22,6 +23,7 @@ import (
 // openCache opens a device DB over a store in dir with the read cache
 // sized cacheBytes (negative: none).
 func openCache(t *testing.T, dir string, cacheBytes int64) (*db.DB, pipeline.Store) {
+	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/schema.json5")

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -23,6 +24,7 @@ type env struct {
 }
 
 func open(t *testing.T, dir string) *env {
+	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/schema.json5")

@@ -1,3 +1,7 @@
+//go:build !(386 || arm || mips || mipsle)
+
+// The example opens a badger store, which refuses 32-bit builds.
+
 package db_test
 
 import (

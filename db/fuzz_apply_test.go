@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -22,6 +23,7 @@ import (
 // change leaves the store as it was; an applied one is stored at its own
 // key, as a valid item of its model, owned by dev1 or by nobody.
 func FuzzApply(f *testing.F) {
+	testenv.NeedBadger(f)
 	now := time.Now().UnixMilli()
 	f.Add("Reading", "upsert", "device#dev1", "reading#R1", []byte(`{"deviceId":"dev1","id":"R1","temp":1}`), now, uint32(0), "dev1")
 	f.Add("Reading", "upsert", "device#dev2", "reading#R1", []byte(`{"deviceId":"dev2","id":"R1","temp":1}`), now, uint32(0), "dev1")

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -72,6 +73,7 @@ func (hc *hostileCase) change(t testing.TB, now time.Time) pipeline.Change {
 
 // openHostileCloud opens a cloud DB over testdata/hostile-schema.json5.
 func openHostileCloud(t *testing.T, skew time.Duration) (*db.DB, pipeline.Store) {
+	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/hostile-schema.json5")

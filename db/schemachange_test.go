@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
@@ -19,6 +20,7 @@ import (
 // they keep loading, the dropped attribute is not shown, and it stays in
 // storage (so restoring the field brings it back).
 func TestSchemaChangeRemovingAFieldKeepsItemsLoading(t *testing.T) {
+	testenv.NeedBadger(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	e := open(t, dir)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
@@ -63,6 +64,7 @@ func TestApplyQueuesTriggerDeliveries(t *testing.T) {
 // applied in several, with its trigger deliveries (a large item goes to
 // badger's value log and fits too).
 func TestApplySplitsWhatOneTransactionCannotHold(t *testing.T) {
+	testenv.NeedBadger(t)
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/schema.json5")
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/plugins/transport/inproc"
@@ -20,6 +21,7 @@ import (
 
 // allInOne is a device and a cloud store in one process over inproc.
 func allInOne(t *testing.T, dirs ...string) Plan {
+	testenv.NeedBadger(t)
 	t.Helper()
 	sch, err := schema.Load("../db/testdata/schema.json5")
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/config"
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -35,6 +36,7 @@ storage:
 // docsBase, one starting with overPrevious a second file over the block
 // before it.
 func TestDocsYAML(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	reg, err := components()
 	require.NoError(t, err)
 	schemaText, err := os.ReadFile("../../schema.json5")
@@ -86,6 +88,7 @@ func TestDocsYAML(t *testing.T) {
 // TestDefaultConfigFile validates the repository's all-in-one
 // pipelines.yaml.
 func TestDefaultConfigFile(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	cfg, sch, err := loadChecked("../../pipelines.yaml")
 	require.NoError(t, err)
 	require.NotEmpty(t, sch.ModelNames)

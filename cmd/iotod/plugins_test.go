@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
 )
 
@@ -64,6 +65,7 @@ func regexpQuote(s string) string {
 // being written as YAML and read back strictly, and a describe output
 // naming each key.
 func TestBuiltinConfigs(t *testing.T) {
+	testenv.NeedBadger(t) // the configs name badger storages, which 32-bit builds refuse
 	reg, err := components()
 	require.NoError(t, err)
 	for _, f := range reg.Factories() {

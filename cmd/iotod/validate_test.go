@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/config"
+	"github.com/iotod/iotod/internal/testenv"
 )
 
 const pipelinesConfig = `site: dev-1
@@ -33,6 +35,7 @@ api: {listen: 127.0.0.1:0}
 `
 
 func TestValidateMerged(t *testing.T) {
+	testenv.NeedBadger(t) // its storages are badger: TestValidateFollowsBadgersPlatformRule
 	base := writeConfig(t, pipelinesConfig)
 	dir := filepath.Dir(base)
 	override := filepath.Join(dir, "site.yaml")
@@ -54,6 +57,7 @@ func TestValidateMerged(t *testing.T) {
 }
 
 func TestValidateEveryError(t *testing.T) {
+	testenv.NeedBadger(t) // its storages are badger: TestValidateFollowsBadgersPlatformRule
 	base := writeConfig(t, strings.NewReplacer(
 		"limit: 10KB", "limit: 10 KB",
 		"stages: [policy]", "stages: [log]",
@@ -71,4 +75,21 @@ func TestValidateEveryError(t *testing.T) {
 		base + `:16: pipelines.ingest.to: storage/clod names nothing: the storage entries are cloud, local`,
 		override + `:2: storage.local.durability: must be "sync" or "async", got "maybe"`,
 	}, strings.Split(err.Error(), "\n"))
+}
+
+// TestValidateFollowsBadgersPlatformRule checks validate refuses, on a
+// 32-bit build, a config whose storage is badger, naming the storage and
+// the reason, as running it would; on a 64-bit build it is valid. Both
+// branches run: `make test` runs this package with GOARCH=386 too.
+func TestValidateFollowsBadgersPlatformRule(t *testing.T) {
+	base := writeConfig(t, pipelinesConfig)
+	_, err := execute(t, "validate", "-c", base)
+	if strconv.IntSize == 64 {
+		require.NoError(t, err)
+		return
+	}
+	require.Error(t, err)
+	for _, want := range []string{"local", "64-bit", "badger"} {
+		assert.Contains(t, err.Error(), want)
+	}
 }

@@ -98,7 +98,7 @@ var steps = []step{
 	{name: "secret-create", model: "Secret", op: "create", props: obj{"value": "s3cret"}},
 	{name: "extra-create", model: "Extra", op: "create", props: obj{
 		"id": "extra-1", "at": "2024-02-03T04:05:06.789Z", "day": "2024-02-03T00:00:00Z", "ms": "2024-02-03T04:05:06Z",
-		"count": 12345678901234, "ratio": 0.1, "flag": true, "note": "", "secret": "hush",
+		"count": int64(12345678901234), "ratio": 0.1, "flag": true, "note": "", "secret": "hush",
 		"meta":   obj{"x": 1, "y": "two", "z": []any{1, "a", true}, "empty": obj{}, "nil": nil, "blank": ""},
 		"list":   []any{1, "two", false, nil, obj{"k": "v"}, []any{}},
 		"points": []any{obj{"name": "p1", "n": 1}, obj{"name": "p2"}},

@@ -34,6 +34,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 
 func opener(durability string) func(t *testing.T, dir string) pipeline.Store {
 	return func(t *testing.T, dir string) pipeline.Store {
+		needBadger(t)
 		s, err := Open(t.Context(), testConfig(dir, durability), testLogger(t))
 		if err != nil {
 			t.Fatalf("open %s: %v", dir, err)
@@ -52,6 +53,7 @@ func TestStoreConformanceAsync(t *testing.T) {
 
 // openTest opens a store on a fresh directory and closes it at the end.
 func openTest(t *testing.T, cfg Config) *Store {
+	needBadger(t)
 	t.Helper()
 	s, err := Open(t.Context(), cfg, testLogger(t))
 	if err != nil {
@@ -174,6 +176,7 @@ func setParallelism64(b *testing.B) {
 // BenchmarkDurablePut64 measures durable (group-committed) single-item
 // writes, each an Update with Put and Emit, from 64 goroutines.
 func BenchmarkDurablePut64(b *testing.B) {
+	needBadger(b)
 	s, err := Open(b.Context(), testConfig(b.TempDir(), DurabilitySync), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -213,6 +216,7 @@ func BenchmarkDurablePut64(b *testing.B) {
 // one transaction per write setting an item and an outbox key, from 64
 // goroutines.
 func BenchmarkRawBadgerSyncWrites64(b *testing.B) {
+	needBadger(b)
 	db, err := badger.Open(badger.DefaultOptions(b.TempDir()).WithSyncWrites(true).WithLogger(nil))
 	if err != nil {
 		b.Fatal(err)

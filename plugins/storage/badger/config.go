@@ -122,6 +122,9 @@ func (c Config) resolved() Config {
 // wrap pipeline.ErrInvalid.
 func (c Config) Validate() error {
 	var errs []error
+	if err := CheckPlatform(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Path == "" {
 		errs = append(errs, invalidField("path", "must be set"))
 	}

@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,10 +15,12 @@ import (
 // TestConfigValidate runs the config files of testdata/config through the
 // shared config-file check.
 func TestConfigValidate(t *testing.T) {
+	needBadger(t) // Validate refuses 32-bit builds first
 	plugintest.TestConfigFiles(t, "testdata/config/*.yaml", NewFactory())
 }
 
 func TestDefaultConfigNeedsOnlyPath(t *testing.T) {
+	needBadger(t) // Validate refuses 32-bit builds first
 	cfg := NewDefaultConfig()
 	if err := cfg.Validate(); err == nil || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("default config: want exactly the path fault, got %v", err)
@@ -41,12 +44,24 @@ func TestCheckWordSize(t *testing.T) {
 			t.Errorf("32-bit error %q does not say %q", err, w)
 		}
 	}
-	if err := checkPlatform(); err != nil {
-		t.Fatalf("this build: %v", err)
+	err = CheckPlatform()
+	if strconv.IntSize == 64 && err != nil {
+		t.Fatalf("this 64-bit build: %v", err)
+	}
+	if strconv.IntSize == 32 {
+		if err == nil {
+			t.Fatal("this 32-bit build: badger accepted")
+		}
+		cfg := NewDefaultConfig()
+		cfg.Path = t.TempDir()
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "64-bit") {
+			t.Fatalf("this 32-bit build: Validate = %v, want the platform refused", err)
+		}
 	}
 }
 
 func TestMemoryDerivesSizes(t *testing.T) {
+	needBadger(t) // Validate refuses 32-bit builds first
 	if got, want := SizesFor(DefaultMemory), (Sizes{MemTableSize: 8 << 20, NumMemtables: 2, BlockCacheSize: 8 << 20,
 		IndexCacheSize: 4 << 20, ValueLogFileSize: 64 << 20}); got != want {
 		t.Fatalf("SizesFor(64MB) = %+v, want %+v (the former defaults)", got, want)
@@ -69,6 +84,7 @@ func TestMemoryDerivesSizes(t *testing.T) {
 // TestOptionsOpen: the options for another badger database open one, at
 // the smallest budget too.
 func TestOptionsOpen(t *testing.T) {
+	needBadger(t)
 	for _, m := range []pipeline.ByteSize{MinMemory, 16 * pipeline.Megabyte, DefaultMemory} {
 		db, err := badgerdb.Open(Options(t.TempDir(), m).WithLogger(nil))
 		if err != nil {

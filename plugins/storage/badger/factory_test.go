@@ -10,6 +10,7 @@ import (
 )
 
 func TestFactory(t *testing.T) {
+	needBadger(t)
 	f := NewFactory()
 	if f.Kind() != pipeline.KindStorage || f.Type() != "badger" || f.Description() == "" {
 		t.Fatalf("kind %q type %q description %q", f.Kind(), f.Type(), f.Description())

@@ -21,8 +21,10 @@ func checkWordSize(bits int) error {
 		bits, runtime.GOOS, runtime.GOARCH)
 }
 
-// checkPlatform applies checkWordSize to the running build.
-func checkPlatform() error {
+// CheckPlatform says whether badger may run on this build: an error on a
+// 32-bit platform, where the store, the broker's persistence and anything
+// else on badger must not open (use type: sqlite for a 32-bit device).
+func CheckPlatform() error {
 	if err := checkWordSize(strconv.IntSize); err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 //
 //	IOTOD_STALL_DIAG=1 go test -run StallDiag -v ./plugins/storage/badger/
 func TestStallDiag(t *testing.T) {
+	needBadger(t)
 	if os.Getenv("IOTOD_STALL_DIAG") == "" {
 		t.Skip("IOTOD_STALL_DIAG not set")
 	}

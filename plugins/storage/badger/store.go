@@ -52,7 +52,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := checkPlatform(); err != nil {
+	if err := CheckPlatform(); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
