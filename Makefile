@@ -56,8 +56,12 @@ services-stop:
 # The short tests as a 32-bit build (GOARCH=386 runs on amd64): what needs badger skips, the
 # refusals of badger (storage, broker persistence, validate) are asserted; and a cross-build for
 # 32-bit ARM gateways (GOARM=7).
+# The device database's tests, crash test included, run there on SQLite (testenv.StoreType); on
+# amd64 too with IOTOD_TEST_STORE=sqlite.
 test-32bit:
 	GOARCH=386 $(GO) test -short -count=1 -timeout 15m ./...
+	GOARCH=386 $(GO) test -count=1 -timeout 15m ./db/... ./plugins/storage/sqlite/...
+	IOTOD_TEST_STORE=sqlite $(GO) test -count=1 -timeout 15m ./db/...
 	GOARCH=arm GOARM=7 $(GO) build -o /dev/null ./cmd/iotod
 
 # The short tests under the race detector.

@@ -13,7 +13,6 @@ import (
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/pipeline"
-	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -23,19 +22,16 @@ type env struct {
 	dir   string
 }
 
+// open opens the test schema's device DB in dir, on the store
+// testenv.StoreType chooses (IOTOD_TEST_STORE: badger or sqlite).
 func open(t *testing.T, dir string) *env {
-	testenv.NeedBadger(t)
 	t.Helper()
 	ctx := context.Background()
 	sch, err := schema.Load("testdata/schema.json5")
 	require.NoError(t, err)
-	cfg := badger.NewDefaultConfig()
-	cfg.Path = dir
-	st, err := badger.Open(ctx, cfg, nil)
-	require.NoError(t, err)
+	st := testenv.OpenStore(t, dir)
 	d, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "dev1"})
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close(ctx) })
 	return &env{db: d, store: st, dir: dir}
 }
 

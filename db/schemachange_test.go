@@ -12,7 +12,6 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/internal/testenv"
-	"github.com/iotod/iotod/plugins/storage/badger"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -20,7 +19,6 @@ import (
 // they keep loading, the dropped attribute is not shown, and it stays in
 // storage (so restoring the field brings it back).
 func TestSchemaChangeRemovingAFieldKeepsItemsLoading(t *testing.T) {
-	testenv.NeedBadger(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	e := open(t, dir)
@@ -36,11 +34,7 @@ func TestSchemaChangeRemovingAFieldKeepsItemsLoading(t *testing.T) {
 	require.NoError(t, os.WriteFile(v2path, []byte(v2), 0o644))
 	sch, err := schema.Load(v2path)
 	require.NoError(t, err)
-	cfg := badger.NewDefaultConfig()
-	cfg.Path = dir
-	st, err := badger.Open(ctx, cfg, nil)
-	require.NoError(t, err)
-	defer st.Close(ctx)
+	st := testenv.OpenStore(t, dir)
 	d2, err := db.Open(ctx, db.Options{Schema: sch, Store: st, Site: "dev1"})
 	require.NoError(t, err)
 

@@ -6,6 +6,7 @@ import (
 	"github.com/iotod/iotod/plugins/stages/batch"
 	"github.com/iotod/iotod/plugins/stages/policy"
 	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/plugins/storage/sqlite"
 	"github.com/iotod/iotod/plugins/transport/inproc"
 	"github.com/iotod/iotod/plugins/transport/mqtt"
 	exectrigger "github.com/iotod/iotod/plugins/triggers/exec"
@@ -20,6 +21,7 @@ func components() (*pipeline.Registry, error) {
 	return pipeline.NewRegistry(append(cloudStorage(),
 		// storage
 		badger.NewFactory(),
+		sqlite.NewFactory(),
 		// transports
 		inproc.NewFactory(),
 		mqtt.NewFactory(),
