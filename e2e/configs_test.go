@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/iotod/iotod/internal/testenv"
+	"github.com/iotod/iotod/plugins/storage/sqlite"
 )
 
 // Credentials the broker users and the transports share.
@@ -49,7 +52,7 @@ func deviceWith(t *testing.T, site, transport string) string {
 	return fmt.Sprintf(`site: %s
 schema: %s
 storage:
-  local: {type: badger, path: ./device, durability: sync}
+  local: %s
 transports:
   link:
 %spipelines:
@@ -64,7 +67,17 @@ transports:
     to: storage/local
 api:
   listen: 127.0.0.1:0
-`, site, schemaPath(t), transport)
+`, site, schemaPath(t), deviceStorage(site), transport)
+}
+
+// deviceStorage is a device's store entry: SQLite for a site whose name
+// ends in "-sqlite", else the store testenv.StoreType names
+// (IOTOD_TEST_STORE).
+func deviceStorage(site string) string {
+	if strings.HasSuffix(site, "-sqlite") || testenv.StoreType() == sqlite.TypeName {
+		return "{type: sqlite, path: ./device.db, durability: sync}"
+	}
+	return "{type: badger, path: ./device, durability: sync}"
 }
 
 // brokerSection is an embedded broker with a user per device and the
