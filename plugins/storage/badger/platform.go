@@ -17,7 +17,7 @@ func checkWordSize(bits int) error {
 	}
 	return fmt.Errorf("badger storage needs a 64-bit platform, this is a %d-bit build (%s/%s): "+
 		"badger v4.9.6 silently corrupts its tables on 32-bit builds and its memory-mapped logs "+
-		"exhaust a 32-bit address space; build for a 64-bit GOARCH such as arm64 or amd64",
+		"exhaust a 32-bit address space; use a storage of type sqlite on a 32-bit device, or build for a 64-bit GOARCH such as arm64 or amd64",
 		bits, runtime.GOOS, runtime.GOARCH)
 }
 
