@@ -1,0 +1,274 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iotod/iotod/pipeline"
+)
+
+// statements are the store's fixed SQL, qualified by its schema.
+type statements struct {
+	get, getMany, upsert, deleteItem, deleteEntries, insertEntries, insertOutbox string
+}
+
+// recordColumns are what scanRecord reads, prefixed by the items alias r.
+const recordColumns = "r.pk, r.sk, r.model, r.item, r.indexes, r.wall, r.counter, r.origin, r.expires"
+
+func newStatements(n names) statements {
+	return statements{
+		get: "SELECT " + recordColumns + " FROM " + n.items + " r WHERE r.pk = $1 AND r.sk = $2",
+		getMany: "SELECT " + recordColumns + " FROM unnest($1::bytea[], $2::bytea[]) AS k(pk, sk) JOIN " + n.items +
+			" r ON r.pk = k.pk AND r.sk = k.sk",
+		upsert: "INSERT INTO " + n.items + " (pk, sk, model, item, indexes, wall, counter, origin, expires, owner) " +
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (pk, sk) DO UPDATE SET " +
+			"model = EXCLUDED.model, item = EXCLUDED.item, indexes = EXCLUDED.indexes, wall = EXCLUDED.wall, " +
+			"counter = EXCLUDED.counter, origin = EXCLUDED.origin, expires = EXCLUDED.expires, owner = EXCLUDED.owner",
+		deleteItem:    "DELETE FROM " + n.items + " WHERE pk = $1 AND sk = $2",
+		deleteEntries: "DELETE FROM " + n.entries + " WHERE pk = $1 AND sk = $2",
+		insertEntries: "INSERT INTO " + n.entries + " (ix, hash, sort, pk, sk) " +
+			"SELECT e.ix, e.hash, e.sort, $4, $5 FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) AS e(ix, hash, sort) ON CONFLICT DO NOTHING",
+		insertOutbox: "INSERT INTO " + n.outbox + " (model, op, pk, sk, item, wall, counter, vorigin, origin, time) " +
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+	}
+}
+
+// maxPending is how many queued write statements a transaction sends at
+// most in one batch.
+const maxPending = 1024
+
+// readTx is a pipeline.ReadTx on a PostgreSQL transaction; now fixes the
+// instant against which expiry is judged.
+type readTx struct {
+	s   *Store
+	q   pgx.Tx
+	now int64
+	// pending are the writes not yet sent (a writeTx's); every read sends
+	// them first, so a transaction reads its own writes.
+	pending *pgx.Batch
+	// cache holds what Prefetch read, by key (nil: missing), until the
+	// key's Get, Put or Delete.
+	cache map[pipeline.Key]*pipeline.Record
+}
+
+func newReadTx(s *Store, q pgx.Tx) *readTx {
+	return &readTx{s: s, q: q, now: nowMillis()}
+}
+
+// flush sends the pending writes in one round trip.
+func (t *readTx) flush(ctx context.Context) error {
+	if t.pending == nil || t.pending.Len() == 0 {
+		return nil
+	}
+	b := t.pending
+	t.pending = nil
+	if err := t.q.SendBatch(ctx, b).Close(); err != nil {
+		return t.s.fail("write", err)
+	}
+	return nil
+}
+
+// scanRecord reads one row of recordColumns.
+func scanRecord(row pgx.Row) (*pipeline.Record, error) {
+	var pk, sk, item, indexes []byte
+	var counter int64
+	r := &pipeline.Record{}
+	if err := row.Scan(&pk, &sk, &r.Model, &item, &indexes, &r.Version.Wall, &counter, &r.Version.Origin, &r.Expires); err != nil {
+		return nil, err
+	}
+	r.Key = pipeline.Key{PK: string(pk), SK: string(sk)}
+	r.Version.Counter = uint32(counter)
+	r.Item = item
+	if r.Item == nil {
+		r.Item = []byte{}
+	}
+	var err error
+	if r.Indexes, err = decodeIndexes(indexes); err != nil {
+		return nil, fmt.Errorf("record %s: index entries: %w", r.Key, err)
+	}
+	return r, nil
+}
+
+func (t *readTx) expired(r *pipeline.Record) bool { return r.Expires != 0 && r.Expires <= t.now }
+
+// Get returns the record at key unless it is missing or expired.
+func (t *readTx) Get(ctx context.Context, key pipeline.Key) (*pipeline.Record, error) {
+	r, cached := t.cache[key]
+	if cached {
+		delete(t.cache, key)
+	} else {
+		if err := t.flush(ctx); err != nil {
+			return nil, err
+		}
+		var err error
+		r, err = scanRecord(t.q.QueryRow(ctx, t.s.sql.get, []byte(key.PK), []byte(key.SK)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			r = nil
+		} else if err != nil {
+			return nil, t.s.fail("get "+key.String(), err)
+		}
+	}
+	if r == nil || t.expired(r) {
+		return nil, fmt.Errorf("%s: get %s: %w", t.s.where, key, pipeline.ErrNotFound)
+	}
+	return r, nil
+}
+
+// Prefetch reads the records at keys in one query (pipeline.Prefetcher);
+// the Gets of those keys that follow are answered from what it read.
+func (t *readTx) Prefetch(ctx context.Context, keys []pipeline.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	pks, sks := make([][]byte, len(keys)), make([][]byte, len(keys))
+	for i, k := range keys {
+		pks[i], sks[i] = []byte(k.PK), []byte(k.SK)
+	}
+	rows, err := t.q.Query(ctx, t.s.sql.getMany, pks, sks)
+	if err != nil {
+		return t.s.fail("prefetch", err)
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*pipeline.Record, error) { return scanRecord(row) })
+	if err != nil {
+		return t.s.fail("prefetch", err)
+	}
+	if t.cache == nil {
+		t.cache = make(map[pipeline.Key]*pipeline.Record, len(keys))
+	}
+	for _, k := range keys {
+		t.cache[k] = nil
+	}
+	for _, r := range found {
+		t.cache[r.Key] = r
+	}
+	return nil
+}
+
+// writeTx is a pipeline.Tx: writes are queued and sent in batches.
+type writeTx struct {
+	readTx
+	emits []*pipeline.Change
+}
+
+// queue adds a write statement, sending the batch when it is full.
+func (t *writeTx) queue(ctx context.Context, sql string, args ...any) error {
+	if t.pending == nil {
+		t.pending = &pgx.Batch{}
+	}
+	t.pending.Queue(sql, args...)
+	if t.pending.Len() >= maxPending {
+		return t.flush(ctx)
+	}
+	return nil
+}
+
+// Put writes rec and its index entries, replacing the record at its key
+// and that record's entries.
+func (t *writeTx) Put(ctx context.Context, rec *pipeline.Record) error {
+	if err := t.s.checkRecord(rec); err != nil {
+		return err
+	}
+	expires := rec.Expires
+	if rec.Model == tombstoneModel && t.s.cfg.TombstoneTTL > 0 {
+		expires = max(expires, time.Now().Add(t.s.cfg.TombstoneTTL).UnixMilli())
+	}
+	pk, sk := []byte(rec.Key.PK), []byte(rec.Key.SK)
+	item := bytes.Clone(rec.Item)
+	if item == nil {
+		item = []byte{}
+	}
+	delete(t.cache, rec.Key)
+	err := t.queue(ctx, t.s.sql.upsert, pk, sk, rec.Model, item, encodeIndexes(rec.Indexes), rec.Version.Wall,
+		int64(rec.Version.Counter), rec.Version.Origin, expires, ownerOf(rec, t.s.cfg.OwnerAttribute))
+	if err == nil {
+		err = t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
+	}
+	if err == nil && len(rec.Indexes) > 0 {
+		ix, hash, sort := make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes))
+		for i, e := range rec.Indexes {
+			ix[i], hash[i], sort[i] = []byte(e.Index), []byte(e.Hash), []byte(e.Sort)
+		}
+		err = t.queue(ctx, t.s.sql.insertEntries, ix, hash, sort, pk, sk)
+	}
+	return err
+}
+
+// Delete removes the record at key and its entries; a missing key is fine.
+func (t *writeTx) Delete(ctx context.Context, key pipeline.Key) error {
+	delete(t.cache, key)
+	pk, sk := []byte(key.PK), []byte(key.SK)
+	if err := t.queue(ctx, t.s.sql.deleteItem, pk, sk); err != nil {
+		return err
+	}
+	return t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
+}
+
+// Emit queues ch for the outbox; it is inserted, and its Seq assigned,
+// when the update commits.
+func (t *writeTx) Emit(_ context.Context, ch *pipeline.Change) error {
+	if ch == nil {
+		return fmt.Errorf("%w: %s: emit of a nil change", pipeline.ErrInvalid, t.s.where)
+	}
+	for _, f := range []struct{ name, v string }{{"model", ch.Model}, {"op", string(ch.Op)}, {"origin", ch.Origin}, {"version origin", ch.Version.Origin}} {
+		if !isText(f.v) {
+			return fmt.Errorf("%w: %s: emit %s: the %s is not UTF-8 text without NUL", pipeline.ErrInvalid, t.s.where, ch.Key, f.name)
+		}
+	}
+	t.emits = append(t.emits, ch)
+	return nil
+}
+
+// tombstoneModel is the model of a remove's tombstone (db.TombstoneModel).
+const tombstoneModel = "~tombstone"
+
+// Limits of what a btree entry holds (about a third of an 8 KB page):
+// larger keys would fail inside the transaction; they are refused first.
+const (
+	maxKeyBytes   = 2048
+	maxEntryBytes = 2600
+)
+
+// checkRecord refuses, before anything is sent, a record the tables
+// cannot hold, so the transaction stays usable (iotod's database goes on
+// with the other changes of a batch after an item's error).
+func (s *Store) checkRecord(rec *pipeline.Record) error {
+	if rec == nil {
+		return fmt.Errorf("%w: %s: put of a nil record", pipeline.ErrInvalid, s.where)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: put %s: %s", pipeline.ErrInvalid, s.where, rec.Key, fmt.Sprintf(format, args...))
+	}
+	if rec.Expires < 0 {
+		return bad("negative expiry")
+	}
+	if !isText(rec.Model) || !isText(rec.Version.Origin) {
+		return bad("the model or version origin is not UTF-8 text without NUL")
+	}
+	keyLen := len(rec.Key.PK) + len(rec.Key.SK)
+	if keyLen > maxKeyBytes {
+		return fmt.Errorf("%w: %s: put %s: key of %d bytes, at most %d", pipeline.ErrTooLarge, s.where,
+			pipeline.Key{PK: pipeline.Truncate(rec.Key.PK, 64), SK: pipeline.Truncate(rec.Key.SK, 64)}, keyLen, maxKeyBytes)
+	}
+	for _, e := range rec.Indexes {
+		if e.Index == "" || e.Index == pipeline.PrimaryIndex {
+			return bad("index entry names index %q", e.Index)
+		}
+		if n := keyLen + len(e.Index) + len(e.Hash) + len(e.Sort); n > maxEntryBytes {
+			return fmt.Errorf("%w: %s: put %s: entry of index %s of %d bytes, at most %d", pipeline.ErrTooLarge, s.where, rec.Key, e.Index, n, maxEntryBytes)
+		}
+	}
+	return nil
+}
+
+// isText reports whether s can be a PostgreSQL text value.
+func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
