@@ -28,7 +28,7 @@ func deviceChanges(ctx context.Context, dir string, n int) ([]pipeline.Change, e
 	if err := queueChanges(ctx, dir, n); err != nil {
 		return nil, err
 	}
-	dev, err := openIotod(ctx, dir, "async")
+	dev, err := openIotod(ctx, "", dir, "async")
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/iotod/iotod/db"
+	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
+	"github.com/iotod/iotod/plugins/storage/sqlite"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -36,6 +38,9 @@ type DBOptions struct {
 	Readers []int
 	// ReadCacheBytes sizes the db's read cache (0: db's default, <0: none).
 	ReadCacheBytes int64
+	// Store is the device store measured: "badger" (default) or
+	// "sqlite", each beside its own raw engine.
+	Store string
 	// Only runs one part: "writes" (P1, P2) or "reads" (P9); "" runs both.
 	Only string
 	// Out receives the report.
@@ -154,23 +159,41 @@ var payload = strings.Repeat("p", 160)
 
 type iotodDB struct {
 	db    *db.DB
-	store *badger.Store
+	store pipeline.Store
 }
 
-func openIotod(ctx context.Context, dir, durability string) (*iotodDB, error) {
-	return openIotodCache(ctx, dir, durability, 0)
+func openIotod(ctx context.Context, store, dir, durability string) (*iotodDB, error) {
+	return openIotodCache(ctx, store, dir, durability, 0)
+}
+
+// storeName is the store's type name ("" is badger).
+func storeName(store string) string {
+	if store == "" {
+		return badger.TypeName
+	}
+	return store
 }
 
 // openIotodCache opens the bench store with a read cache of cacheBytes
 // (0: the db's default).
-func openIotodCache(ctx context.Context, dir, durability string, cacheBytes int64) (*iotodDB, error) {
+func openIotodCache(ctx context.Context, store, dir, durability string, cacheBytes int64) (*iotodDB, error) {
 	sch, err := schema.ParseBytes([]byte(benchSchema), "json", "bench")
 	if err != nil {
 		return nil, err
 	}
-	cfg := badger.NewDefaultConfig()
-	cfg.Path, cfg.Durability = dir, durability
-	st, err := badger.Open(ctx, cfg, nil)
+	var st pipeline.Store
+	switch storeName(store) {
+	case badger.TypeName:
+		cfg := badger.NewDefaultConfig()
+		cfg.Path, cfg.Durability = dir, durability
+		st, err = badger.Open(ctx, cfg, nil)
+	case sqlite.TypeName:
+		cfg := sqlite.NewDefaultConfig()
+		cfg.Path, cfg.Durability = filepath.Join(dir, "iotod.db"), durability
+		st, err = sqlite.Open(ctx, cfg, nil)
+	default:
+		err = fmt.Errorf("bench db: store %q: want badger or sqlite", store)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +213,7 @@ func benchItem(dev string, id int) db.Item {
 
 // iotodWrites measures concurrent creates through the db API.
 func iotodWrites(ctx context.Context, dir, durability string, o DBOptions) (float64, Dist, int64, error) {
-	b, err := openIotod(ctx, dir, durability)
+	b, err := openIotod(ctx, o.Store, dir, durability)
 	if err != nil {
 		return 0, Dist{}, 0, err
 	}
@@ -236,8 +259,8 @@ func RunDB(ctx context.Context, o DBOptions) error {
 
 func runDB(ctx context.Context, o *DBOptions) error {
 	w := o.text
-	fmt.Fprintf(w, "iotod bench db: %s/%s, %d CPUs, Go %s, %d writers, %s per run, median of %d runs\n",
-		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), o.Writers, o.Duration, o.Runs)
+	fmt.Fprintf(w, "iotod bench db: %s/%s, %d CPUs, Go %s, store %s, %d writers, %s per run, median of %d runs\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), storeName(o.Store), o.Writers, o.Duration, o.Runs)
 	value := make([]byte, 200)
 	run := 0
 	fresh := func(name string) string {
@@ -252,6 +275,10 @@ func runDB(ctx context.Context, o *DBOptions) error {
 		return fmt.Errorf("bench db: only %q: want writes or reads", o.Only)
 	}
 
+	base, err := baselineFor(o.Store)
+	if err != nil {
+		return err
+	}
 	var p1, p1base, p2, p2base, p2txn []float64
 	var p1dist, basedist Dist
 	var p1rss int64
@@ -264,38 +291,38 @@ func runDB(ctx context.Context, o *DBOptions) error {
 		if r == 0 {
 			p1rss = rss // later runs inherit the heap of earlier ones
 		}
-		base, bdist, err := rawSingleWrites(ctx, fresh("p1raw"), true, *o, value)
+		raw, bdist, err := base.singleWrites(ctx, fresh("p1raw"), true, *o, value)
 		if err != nil {
 			return fmt.Errorf("P1 baseline: %w", err)
 		}
-		p1base, basedist = append(p1base, base), worse(basedist, bdist)
+		p1base, basedist = append(p1base, raw), worse(basedist, bdist)
 		rate, _, _, err = iotodWrites(ctx, fresh("p2"), badger.DurabilityAsync, *o)
 		if err != nil {
 			return fmt.Errorf("P2 iotod: %w", err)
 		}
 		p2 = append(p2, rate)
-		base, err = rawBatchedWrites(ctx, fresh("p2raw"), *o, value)
+		raw, err = base.batchedWrites(ctx, fresh("p2raw"), *o, value)
 		if err != nil {
 			return fmt.Errorf("P2 baseline: %w", err)
 		}
-		p2base = append(p2base, base)
-		base, err = rawCreateTxns(ctx, fresh("p2txn"), *o, value)
+		p2base = append(p2base, raw)
+		raw, err = base.createTxns(ctx, fresh("p2txn"), *o, value)
 		if err != nil {
 			return fmt.Errorf("P2 transaction baseline: %w", err)
 		}
-		p2txn = append(p2txn, base)
+		p2txn = append(p2txn, raw)
 	}
 	o.report.P1 = &P1Report{Rate: median(p1), Latency: p1dist, PeakAnonRSS: p1rss, Baseline: median(p1base), BaselineDist: basedist}
 	o.report.P2 = &P2Report{Rate: median(p2), RawBatched: median(p2base), RawPerWrite: median(p2txn)}
 	fmt.Fprintf(w, "\nP1 durable writes (durability: sync, %d writers, ~200-byte items, outbox included)\n", o.Writers)
 	fmt.Fprintf(w, "  iotod                      %9.0f items/s  %s (worst of the runs, n all runs)\n  memory under load          %s anonymous RSS (peak, first run, whole process)\n", median(p1), p1dist, mib(p1rss))
-	fmt.Fprintf(w, "  raw badger, SyncWrites,    %9.0f writes/s %s\n", median(p1base), basedist)
+	fmt.Fprintf(w, "  %-26s %9.0f writes/s %s\n", base.name+", "+base.syncWord+",", median(p1base), basedist)
 	fmt.Fprintf(w, "    one txn per write\n  ratio                      %9.1fx   (bar: >= 20,000/s, >= 10x, p99 <= 25ms, max <= 50ms)\n", median(p1)/median(p1base))
 	fmt.Fprintf(w, "\nP2 async writes (durability: async, %d writers)\n", o.Writers)
 	fmt.Fprintf(w, "  iotod                      %9.0f items/s\n", median(p2))
-	fmt.Fprintf(w, "  raw badger, 1000-key       %9.0f keys/s (one writer, no SyncWrites)\n", median(p2base))
+	fmt.Fprintf(w, "  %-26s %9.0f keys/s (one writer, no %s)\n", base.name+", 1000-key", median(p2base), base.syncWord)
 	fmt.Fprintf(w, "    batches\n  ratio                      %9.2fx   (bar: >= 100,000/s: %s)\n", median(p2)/median(p2base), verdict(median(p2) >= 100_000))
-	fmt.Fprintf(w, "  raw badger, one txn per    %9.0f creates/s (%d writers, no SyncWrites; a get and 2 sets each)\n", median(p2txn), o.Writers)
+	fmt.Fprintf(w, "  %-26s %9.0f creates/s (%d writers, no %s; a get and 2 sets each)\n", base.name+", one txn per", median(p2txn), o.Writers, base.syncWord)
 	fmt.Fprintf(w, "    create                   (the ceiling of a transaction per write)\n  ratio                      %9.2fx\n", median(p2)/median(p2txn))
 	if o.Only == "writes" {
 		return nil

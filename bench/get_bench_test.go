@@ -12,7 +12,7 @@ import (
 // once the item is warm), for profiling.
 func BenchmarkGetCached(b *testing.B) {
 	ctx := context.Background()
-	d, err := openIotodCache(ctx, b.TempDir(), "async", 64<<20)
+	d, err := openIotodCache(ctx, "", b.TempDir(), "async", 64<<20)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func BenchmarkFindCached(b *testing.B) {
 
 func benchFindCached(b *testing.B, shared bool) {
 	ctx := context.Background()
-	d, err := openIotodCache(ctx, b.TempDir(), "async", 64<<20)
+	d, err := openIotodCache(ctx, "", b.TempDir(), "async", 64<<20)
 	if err != nil {
 		b.Fatal(err)
 	}

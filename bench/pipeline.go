@@ -38,7 +38,7 @@ func storagePlan(dir string, side schema.Side, site string) runner.StoragePlan {
 // queueChanges writes n items on a device store so n changes wait in its
 // outbox.
 func queueChanges(ctx context.Context, dir string, n int) error {
-	b, err := openIotod(ctx, dir, "async")
+	b, err := openIotod(ctx, "", dir, "async")
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func directCopy(ctx context.Context, sch *schema.Schema, base string, o Pipeline
 		return 0, err
 	}
 	start := time.Now() // opening counts, as it does for the runner
-	dev, err := openIotod(ctx, devDir, "sync")
+	dev, err := openIotod(ctx, "", devDir, "sync")
 	if err != nil {
 		return 0, err
 	}

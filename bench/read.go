@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	badgerdb "github.com/dgraph-io/badger/v4"
-
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 )
@@ -91,7 +89,7 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 	if cacheBytes == 0 {
 		cacheBytes = max(int64(n)*holdBytesPerItem, 64<<20) // small stores: room for a partition in every shard
 	}
-	b, err := openIotodCache(ctx, dir, "async", cacheBytes)
+	b, err := openIotodCache(ctx, o.Store, dir, "async", cacheBytes)
 	if err != nil {
 		return err
 	}
@@ -113,37 +111,22 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 	load := time.Since(start)
 	heapAfter, anonAfter := heapBytes(), anonRSSBytes()
 
-	raw, err := openRaw(rawDir, false)
+	base, err := baselineFor(o.Store)
 	if err != nil {
 		return err
 	}
-	defer raw.Close()
-	wb := raw.NewWriteBatch()
-	for j := 0; j < n; j++ {
-		if err := wb.Set(rawKey(partKey(j), j), value); err != nil {
-			return err
-		}
-	}
-	if err := wb.Flush(); err != nil {
+	raw, err := base.loadReads(rawDir, n, value)
+	if err != nil {
 		return err
 	}
+	defer raw.close()
 
 	iotodGet := func(_, _ int) error {
 		j := rand.IntN(n)
 		_, err := b.db.Get(ctx, "Bench", db.Item{"dev": partKey(j), "id": idKey(j)}, nil)
 		return err
 	}
-	rawGet := func(_, _ int) error {
-		j := rand.IntN(n)
-		return raw.View(func(txn *badgerdb.Txn) error {
-			it, err := txn.Get(rawKey(partKey(j), j))
-			if err != nil {
-				return err
-			}
-			_, err = it.ValueCopy(nil)
-			return err
-		})
-	}
+	rawGet := func(_, _ int) error { return raw.get(rand.IntN(n)) }
 	findPart := func(p int, shared bool) error {
 		res, err := b.db.Find(ctx, "Bench", db.Item{"dev": partKey(p * partition)}, &db.Params{Limit: partition, Shared: shared})
 		if err == nil && len(res.Items) != partition {
@@ -153,32 +136,14 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 	}
 	iotodFind := func(_, _ int) error { return findPart(rand.IntN(n/partition), false) }
 	iotodFindShared := func(_, _ int) error { return findPart(rand.IntN(n/partition), true) }
-	rawFind := func(_, _ int) error {
-		p := rand.IntN(n / partition)
-		return raw.View(func(txn *badgerdb.Txn) error {
-			prefix := fmt.Appendf(nil, "bench#%s\x00", partKey(p*partition))
-			it := txn.NewIterator(badgerdb.IteratorOptions{PrefetchValues: true, PrefetchSize: partition, Prefix: prefix})
-			defer it.Close()
-			c := 0
-			for it.Seek(prefix); it.Valid(); it.Next() {
-				if _, err := it.Item().ValueCopy(nil); err != nil {
-					return err
-				}
-				c++
-			}
-			if c != partition {
-				return fmt.Errorf("raw scan found %d", c)
-			}
-			return nil
-		})
-	}
+	rawFind := func(_, _ int) error { return raw.scan(rand.IntN(n / partition)) }
 
 	getBar := getBarSmall
 	if n > 100_000 {
 		getBar = getBarLarge
 	}
-	fmt.Fprintf(w, "\nP9 reads over %d items (loaded in %s; %s per run, median of %d runs, iotod and raw badger alternating)\n",
-		n, load.Round(time.Millisecond), o.Duration, o.Runs)
+	fmt.Fprintf(w, "\nP9 reads over %d items (loaded in %s; %s per run, median of %d runs, iotod and %s alternating; store %s)\n",
+		n, load.Round(time.Millisecond), o.Duration, o.Runs, base.name, storeName(o.Store))
 	cold, err := firstReads(ctx, b.db, n, findPart)
 	if err != nil {
 		return err
@@ -204,11 +169,11 @@ func readSize(ctx context.Context, dir, rawDir string, n int, o DBOptions, value
 			Get: get.figure(), RawGet: rawG.figure(), Find: find.figure(), FindShared: findS.figure(), RawScan: rawF.figure()})
 		fmt.Fprintf(w, "  %d reader(s)\n", readers)
 		fmt.Fprintf(w, "    iotod get                %s\n", &get)
-		fmt.Fprintf(w, "    raw badger get           %s\n", &rawG)
+		fmt.Fprintf(w, "    %-24s %s\n", base.name+" get", &rawG)
 		fmt.Fprintf(w, "    ratio                    %9.2fx   (bar: >= %d gets/s: %s)\n", get.rate()/rawG.rate(), getBar, verdict(get.rate() >= float64(getBar)))
 		fmt.Fprintf(w, "    iotod 100-item find      %s\n", &find)
 		fmt.Fprintf(w, "    iotod find, shared items %s\n", &findS)
-		fmt.Fprintf(w, "    raw badger 100-key scan  %s\n", &rawF)
+		fmt.Fprintf(w, "    %-24s %s\n", base.name+" 100-key scan", &rawF)
 		fmt.Fprintf(w, "    ratio                    %9.2fx / %.2fx   (bar: p50 <= %s, p99 <= %s: %s copying, %s shared)\n",
 			find.rate()/rawF.rate(), findS.rate()/rawF.rate(), findBarP50, findBarP99,
 			verdict(find.p50() <= findBarP50 && find.p99() <= findBarP99), verdict(findS.p50() <= findBarP50 && findS.p99() <= findBarP99))

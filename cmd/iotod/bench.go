@@ -95,6 +95,7 @@ func newBenchDBCmd() *cobra.Command {
 	f.Int64Var(&o.ReadCacheBytes, "read-cache", 0, "the db read cache in bytes (0: the default; -1: none)")
 	f.StringVar(&o.Only, "only", "", "run only the writes (P1, P2) or the reads (P9)")
 	f.BoolVar(&o.JSON, "json", false, "print the figures as one JSON document instead of the text report")
+	f.StringVar(&o.Store, "store", "badger", "the device store measured, each beside its raw engine: badger or sqlite")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }

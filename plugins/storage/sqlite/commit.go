@@ -47,29 +47,36 @@ func (s *Store) commit(batch []*job) {
 			return fmt.Errorf("sqlite storage %s: begin: %w", s.cfg.Path, err)
 		}
 		defer func() { _ = tx.Rollback() }()
+		st := &bound{tx: tx, all: s.wst}
+		exec := func(what string, stmt *sql.Stmt) error {
+			if _, err := st.stmt(ctx, stmt).ExecContext(ctx); err != nil {
+				return fmt.Errorf("sqlite storage %s: %s: %w", s.cfg.Path, what, err)
+			}
+			return nil
+		}
 		for i, j := range batch {
 			if err := j.ctx.Err(); err != nil {
 				errs[i] = err
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT u"); err != nil {
-				return fmt.Errorf("sqlite storage %s: savepoint: %w", s.cfg.Path, err)
+			if err := exec("savepoint", s.wst.savepoint); err != nil {
+				return err
 			}
-			t := &writeTx{readTx: readTx{q: tx, now: nowMillis()}}
+			t := &writeTx{readTx: readTx{q: tx, st: st, now: nowMillis()}}
 			ferr := j.fn(t)
 			if ferr == nil {
 				ferr = t.writeEmits(ctx)
 			}
 			if ferr != nil {
 				errs[i] = ferr
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO u"); err != nil {
-					return fmt.Errorf("sqlite storage %s: rollback to savepoint: %w", s.cfg.Path, err)
+				if err := exec("rollback to savepoint", s.wst.rollbackTo); err != nil {
+					return err
 				}
 			} else if len(t.emits) > 0 {
 				emitted = true
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE u"); err != nil {
-				return fmt.Errorf("sqlite storage %s: release savepoint: %w", s.cfg.Path, err)
+			if err := exec("release savepoint", s.wst.release); err != nil {
+				return err
 			}
 		}
 		if err := tx.Commit(); err != nil {

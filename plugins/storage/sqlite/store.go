@@ -25,6 +25,8 @@ type Store struct {
 	log    *slog.Logger
 	writer *sql.DB // one connection: SQLite has one writer
 	reader *sql.DB // Config.Readers connections, query_only
+	wst    *stmts  // prepared on writer
+	rst    *stmts  // prepared on reader
 	jobs   chan *job
 	notify chan struct{}
 	stop   chan struct{}
@@ -89,6 +91,12 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	r.SetMaxOpenConns(cfg.Readers)
 	r.SetMaxIdleConns(cfg.Readers)
 	s.reader = r
+	if s.wst, err = prepare(ctx, w, false); err == nil {
+		s.rst, err = prepare(ctx, r, true)
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite storage %s: %w", cfg.Path, err), s.closeDBs())
+	}
 	s.done.Add(2)
 	go s.writeLoop()
 	go s.sweepLoop()
@@ -166,7 +174,7 @@ func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) err
 		return fmt.Errorf("sqlite storage %s: begin: %w", s.cfg.Path, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	return fn(&readTx{q: tx, now: nowMillis()})
+	return fn(&readTx{q: tx, st: &bound{tx: tx, all: s.rst}, now: nowMillis()})
 }
 
 // Update runs fn in a transaction that it may share with the updates of
@@ -199,12 +207,22 @@ func (s *Store) Close(_ context.Context) error {
 	s.closed = true
 	close(s.stop)
 	s.done.Wait()
-	err := errors.Join(s.reader.Close(), s.writer.Close())
-	if err != nil {
+	if err := s.closeDBs(); err != nil {
 		return fmt.Errorf("sqlite storage: close %s: %w", s.cfg.Path, err)
 	}
 	s.log.Info("sqlite storage closed", "path", s.cfg.Path)
 	return nil
+}
+
+// closeDBs closes the statements and both connection pools.
+func (s *Store) closeDBs() error {
+	var errs []error
+	for _, st := range []*stmts{s.wst, s.rst} {
+		if st != nil {
+			errs = append(errs, st.close())
+		}
+	}
+	return errors.Join(append(errs, s.reader.Close(), s.writer.Close())...)
 }
 
 var _ pipeline.Store = (*Store)(nil)

@@ -12,6 +12,7 @@ import (
 // instant against which expiry is judged.
 type readTx struct {
 	q   queryer
+	st  *bound
 	now int64
 }
 
@@ -56,7 +57,7 @@ func (t *readTx) expired(r *pipeline.Record) bool { return r.Expires != 0 && r.E
 
 // load returns the stored record at key, expired or not, or nil.
 func (t *readTx) load(ctx context.Context, key pipeline.Key) (*pipeline.Record, error) {
-	r, err := scanRecord(t.q.QueryRowContext(ctx, "SELECT "+recordColumns+" FROM records WHERE pk = ? AND sk = ?", []byte(key.PK), []byte(key.SK)))
+	r, err := scanRecord(t.st.stmt(ctx, t.st.all.get).QueryRowContext(ctx, []byte(key.PK), []byte(key.SK)))
 	if isNoRows(err) {
 		return nil, nil
 	}
@@ -96,15 +97,15 @@ func (t *writeTx) Put(ctx context.Context, rec *pipeline.Record) error {
 	if item == nil {
 		item = []byte{}
 	}
-	if _, err := t.q.ExecContext(ctx, "INSERT OR REPLACE INTO records ("+recordColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	if _, err := t.st.stmt(ctx, t.st.all.put).ExecContext(ctx,
 		pk, sk, rec.Model, item, rec.Version.Wall, int64(rec.Version.Counter), rec.Version.Origin, rec.Expires, nullable(indexes)); err != nil {
 		return fmt.Errorf("sqlite storage: put %s: %w", rec.Key, writeErr(err))
 	}
-	if _, err := t.q.ExecContext(ctx, "DELETE FROM entries WHERE pk = ? AND sk = ?", pk, sk); err != nil {
+	if _, err := t.st.stmt(ctx, t.st.all.delEntries).ExecContext(ctx, pk, sk); err != nil {
 		return fmt.Errorf("sqlite storage: put %s: %w", rec.Key, writeErr(err))
 	}
 	for _, e := range rec.Indexes {
-		if _, err := t.q.ExecContext(ctx, "INSERT OR REPLACE INTO entries (ix, hash, sort, pk, sk) VALUES (?, ?, ?, ?, ?)",
+		if _, err := t.st.stmt(ctx, t.st.all.insEntry).ExecContext(ctx,
 			[]byte(e.Index), []byte(e.Hash), []byte(e.Sort), pk, sk); err != nil {
 			return fmt.Errorf("sqlite storage: put %s: index %s: %w", rec.Key, e.Index, writeErr(err))
 		}
@@ -123,10 +124,10 @@ func nullable(b []byte) any {
 // Delete removes the record at key and its entries; a missing key is fine.
 func (t *writeTx) Delete(ctx context.Context, key pipeline.Key) error {
 	pk, sk := []byte(key.PK), []byte(key.SK)
-	if _, err := t.q.ExecContext(ctx, "DELETE FROM records WHERE pk = ? AND sk = ?", pk, sk); err != nil {
+	if _, err := t.st.stmt(ctx, t.st.all.delRecord).ExecContext(ctx, pk, sk); err != nil {
 		return fmt.Errorf("sqlite storage: delete %s: %w", key, writeErr(err))
 	}
-	if _, err := t.q.ExecContext(ctx, "DELETE FROM entries WHERE pk = ? AND sk = ?", pk, sk); err != nil {
+	if _, err := t.st.stmt(ctx, t.st.all.delEntries).ExecContext(ctx, pk, sk); err != nil {
 		return fmt.Errorf("sqlite storage: delete %s: %w", key, writeErr(err))
 	}
 	return nil
@@ -154,7 +155,7 @@ func (t *writeTx) writeEmits(ctx context.Context) error {
 			item = []byte(ch.Item)
 		}
 		var seq int64
-		err := t.q.QueryRowContext(ctx, "INSERT INTO outbox (model, op, pk, sk, item, wall, counter, vorigin, origin, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+		err := t.st.stmt(ctx, t.st.all.emit).QueryRowContext(ctx,
 			ch.Model, string(ch.Op), []byte(ch.Key.PK), []byte(ch.Key.SK), item, ch.Version.Wall, int64(ch.Version.Counter), ch.Version.Origin, ch.Origin, ch.Time).Scan(&seq)
 		if err != nil {
 			return fmt.Errorf("sqlite storage: outbox: %w", writeErr(err))
