@@ -28,6 +28,20 @@ func TestRunDBSmoke(t *testing.T) {
 	}
 }
 
+// TestRunDBSQLiteSmoke runs the benchmark on the SQLite store at a tiny
+// size: every section prints beside raw SQLite.
+func TestRunDBSQLiteSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark smoke run")
+	}
+	var out bytes.Buffer
+	err := RunDB(context.Background(), DBOptions{Dir: t.TempDir(), Store: "sqlite", Writers: 4, Duration: 200 * time.Millisecond, Runs: 1, ReadItems: 2000, Out: &out})
+	require.NoError(t, err)
+	for _, want := range []string{"store sqlite", "raw sqlite, synchronous=FULL", "raw sqlite, 1000-key", "raw sqlite, one txn per", "raw sqlite get", "raw sqlite 100-key scan", "iotod get"} {
+		require.Contains(t, out.String(), want)
+	}
+}
+
 // TestRunDBJSON checks --json: one document with every section, each
 // figure measured (a rate above zero), and nothing else on the output.
 func TestRunDBJSON(t *testing.T) {
