@@ -39,8 +39,7 @@ type Store struct {
 	// trimmedTo: every outbox change with Seq <= trimmedTo is deleted.
 	trimmedTo atomic.Uint64
 
-	life   sync.RWMutex // held for reading by every operation, for writing by Close
-	closed bool         // guarded by life
+	gate pipeline.StoreGate
 
 	stopSweep context.CancelFunc
 	sweepDone chan struct{}
@@ -119,15 +118,10 @@ func boundBuilders(o badger.Options, memTableSize, blockCacheSize int64) badger.
 
 // enter admits an operation unless the store is closed; leave ends it.
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return fmt.Errorf("badger storage %s: %w", s.cfg.Path, pipeline.ErrClosed)
-	}
-	return nil
+	return s.gate.Enter("badger storage " + s.cfg.Path)
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.gate.Leave() }
 
 // View runs fn on a read-only snapshot.
 func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) error {
@@ -230,23 +224,19 @@ func (s *Store) Outbox() pipeline.Outbox { return outbox{s} }
 // operations in progress end. It is safe to call more than once. Closing
 // badger cannot be interrupted, so ctx is not consulted.
 func (s *Store) Close(_ context.Context) error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		s.stopSweep()
+		<-s.sweepDone
+		if s.syncer != nil {
+			s.syncer.close()
+			s.logs.close()
+		}
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("badger storage: close %s: %w", s.cfg.Path, err)
+		}
+		s.log.Info("badger storage closed", "path", s.cfg.Path)
 		return nil
-	}
-	s.closed = true
-	s.stopSweep()
-	<-s.sweepDone
-	if s.syncer != nil {
-		s.syncer.close()
-		s.logs.close()
-	}
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("badger storage: close %s: %w", s.cfg.Path, err)
-	}
-	s.log.Info("badger storage closed", "path", s.cfg.Path)
-	return nil
+	})
 }
 
 var _ pipeline.Store = (*Store)(nil)

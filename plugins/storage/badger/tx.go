@@ -230,19 +230,8 @@ func writeErr(err error) error {
 
 // checkRecord rejects records the layout cannot hold.
 func checkRecord(rec *pipeline.Record) error {
-	if rec == nil {
-		return fmt.Errorf("badger storage: put: nil record: %w", pipeline.ErrInvalid)
-	}
-	if rec.Key.PK == "" {
-		return fmt.Errorf("badger storage: put %s: empty partition key: %w", rec.Key, pipeline.ErrInvalid)
-	}
-	if rec.Expires < 0 {
-		return fmt.Errorf("badger storage: put %s: negative expiry: %w", rec.Key, pipeline.ErrInvalid)
-	}
-	for _, e := range rec.Indexes {
-		if e.Index == "" || e.Index == pipeline.PrimaryIndex {
-			return fmt.Errorf("badger storage: put %s: index entry names index %q: %w", rec.Key, e.Index, pipeline.ErrInvalid)
-		}
+	if err := rec.Check(); err != nil {
+		return fmt.Errorf("badger storage: put %w", err)
 	}
 	return nil
 }

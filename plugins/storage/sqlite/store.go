@@ -32,8 +32,7 @@ type Store struct {
 	stop   chan struct{}
 	done   sync.WaitGroup
 
-	life   sync.RWMutex
-	closed bool
+	gate pipeline.StoreGate
 }
 
 // job is one Update waiting for the writer.
@@ -153,15 +152,10 @@ func (s *Store) init(ctx context.Context) error {
 
 // enter admits an operation unless the store is closed; leave ends it.
 func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return fmt.Errorf("sqlite storage %s: %w", s.cfg.Path, pipeline.ErrClosed)
-	}
-	return nil
+	return s.gate.Enter("sqlite storage " + s.cfg.Path)
 }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.gate.Leave() }
 
 // View runs fn on a read-only snapshot.
 func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) error {
@@ -199,19 +193,15 @@ func (s *Store) Outbox() pipeline.Outbox { return outbox{s} }
 // Close waits for the operations in progress, stops the writer and the
 // sweeper and closes the database. It is safe to call more than once.
 func (s *Store) Close(_ context.Context) error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		close(s.stop)
+		s.done.Wait()
+		if err := s.closeDBs(); err != nil {
+			return fmt.Errorf("sqlite storage: close %s: %w", s.cfg.Path, err)
+		}
+		s.log.Info("sqlite storage closed", "path", s.cfg.Path)
 		return nil
-	}
-	s.closed = true
-	close(s.stop)
-	s.done.Wait()
-	if err := s.closeDBs(); err != nil {
-		return fmt.Errorf("sqlite storage: close %s: %w", s.cfg.Path, err)
-	}
-	s.log.Info("sqlite storage closed", "path", s.cfg.Path)
-	return nil
+	})
 }
 
 // closeDBs closes the statements and both connection pools.

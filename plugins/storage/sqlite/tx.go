@@ -167,19 +167,8 @@ func (t *writeTx) writeEmits(ctx context.Context) error {
 
 // checkRecord refuses a record no store can place.
 func checkRecord(rec *pipeline.Record) error {
-	if rec == nil {
-		return fmt.Errorf("sqlite storage: put: nil record: %w", pipeline.ErrInvalid)
-	}
-	if rec.Key.PK == "" {
-		return fmt.Errorf("sqlite storage: put %s: empty partition key: %w", rec.Key, pipeline.ErrInvalid)
-	}
-	if rec.Expires < 0 {
-		return fmt.Errorf("sqlite storage: put %s: negative expiry: %w", rec.Key, pipeline.ErrInvalid)
-	}
-	for _, e := range rec.Indexes {
-		if e.Index == "" || e.Index == pipeline.PrimaryIndex {
-			return fmt.Errorf("sqlite storage: put %s: index entry names index %q: %w", rec.Key, e.Index, pipeline.ErrInvalid)
-		}
+	if err := rec.Check(); err != nil {
+		return fmt.Errorf("sqlite storage: put %w", err)
 	}
 	return nil
 }
