@@ -3,7 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -117,11 +116,6 @@ func (c Config) Validate() error {
 // checkURL says what is wrong with a connection string, without quoting
 // it: it may hold a password.
 func checkURL(s string) string {
-	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
-		if _, err := url.Parse(s); err != nil {
-			return "is not a valid URL (it is not shown: it may hold a password)"
-		}
-	}
 	if _, err := pgxpool.ParseConfig(s); err != nil {
 		return "is not a valid postgres URL or connection string (it is not shown: it may hold a password)"
 	}

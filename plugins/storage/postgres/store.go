@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,8 @@ type Store struct {
 	notify  chan struct{}
 	stop    chan struct{}
 	done    sync.WaitGroup
+	// conflicts counts the updates run again after a conflict.
+	conflicts atomic.Int64
 	// beforeCommit, when set (tests), runs after an update's outbox rows
 	// are inserted, just before its commit.
 	beforeCommit func()
@@ -179,6 +182,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 		if run >= s.cfg.ConflictRetries {
 			return fmt.Errorf("%w (gave up after %d runs)", err, run+1)
 		}
+		s.conflicts.Add(1)
 		pause := time.NewTimer(rand.N(time.Millisecond<<min(run, 7)) + time.Millisecond)
 		select {
 		case <-ctx.Done():
