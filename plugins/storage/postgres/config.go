@@ -91,6 +91,8 @@ func (c Config) Validate() error {
 	}
 	if !schemaPattern.MatchString(c.Schema) {
 		bad("schema", fmt.Sprintf("%q is not a lower-case identifier: a-z or _, then a-z 0-9 _, at most 63", pipeline.Truncate(c.Schema, 64)))
+	} else if strings.HasPrefix(c.Schema, "pg_") {
+		bad("schema", fmt.Sprintf("%q: names starting with pg_ are PostgreSQL's", c.Schema))
 	}
 	if c.MaxConns < 1 || c.MaxConns > 1000 {
 		bad("max_conns", fmt.Sprintf("must be 1 to 1000, got %d", c.MaxConns))

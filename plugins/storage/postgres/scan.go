@@ -107,7 +107,8 @@ func (t *readTx) scanPage(ctx context.Context, q pipeline.Query, after *pipeline
 	} else {
 		sb.WriteString(" ORDER BY e.hash" + desc + ", e.sort" + desc + ", e.pk" + desc + ", e.sk" + desc)
 	}
-	sb.WriteString(" LIMIT " + strconv.Itoa(limit))
+	args = append(args, limit)
+	sb.WriteString(" LIMIT $" + strconv.Itoa(len(args)))
 	rows, err := t.q.Query(ctx, sb.String(), args...)
 	if err != nil {
 		return nil, t.s.fail("scan "+pipeline.Quote(q.Hash), err)

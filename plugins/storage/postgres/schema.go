@@ -171,7 +171,7 @@ func (s *Store) createTables(ctx context.Context) error {
 	if err != nil {
 		return s.fail("create tables", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer rollback(ctx, tx)
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockKey("ddl", s.cfg.Schema)); err != nil {
 		return s.fail("create tables", err)
 	}

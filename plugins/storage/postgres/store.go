@@ -138,7 +138,7 @@ func (s *Store) View(ctx context.Context, fn func(tx pipeline.ReadTx) error) err
 	if err != nil {
 		return s.fail("view: begin", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer rollback(ctx, tx)
 	if err := fn(newReadTx(s, tx)); err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) (
 	if err != nil {
 		return nil, nil, s.fail("update: begin", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer rollback(ctx, tx)
 	t := &writeTx{readTx: *newReadTx(s, tx)}
 	if err := fn(t); err != nil {
 		return nil, nil, err
@@ -253,3 +253,11 @@ func (s *Store) Close(_ context.Context) error {
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }
+
+// rollback ends tx unless it committed, even when ctx is done, in bounded
+// time (a dead connection is dropped by the pool).
+func rollback(ctx context.Context, tx pgx.Tx) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = tx.Rollback(rctx)
+}

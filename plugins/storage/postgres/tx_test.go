@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,8 +57,11 @@ func TestUpdateRetriesConflicts(t *testing.T) {
 		got, err = tx.Get(t.Context(), key)
 		return err
 	})
-	if err != nil || string(got.Item) != strconv.Itoa(writers*each) {
-		t.Fatalf("counter %s, %v; want %d", got.Item, err, writers*each)
+	if err != nil {
+		t.Fatalf("get counter: %v", err)
+	}
+	if string(got.Item) != strconv.Itoa(writers*each) {
+		t.Fatalf("counter %s; want %d", got.Item, writers*each)
 	}
 	if s.conflicts.Load() == 0 {
 		t.Error("no conflict retried: the test proves nothing")
@@ -145,5 +149,76 @@ func TestPrefetch(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A record the tables cannot hold is refused before anything is sent:
+// the update goes on and commits the rest, as iotod's database does after
+// an item's error.
+func TestRefusedRecordLeavesTheUpdateUsable(t *testing.T) {
+	s := openStore(t, testConfig(t))
+	long := strings.Repeat("k", maxKeyBytes)
+	bad := []*pipeline.Record{
+		rec(long, "x"),
+		rec("a", "1", pipeline.IndexEntry{Index: "gs1", Hash: strings.Repeat("h", maxEntryBytes), Sort: "s"}),
+		{Key: pipeline.Key{PK: "a", SK: "2"}, Model: "Bad\x00Model", Item: []byte(`{}`)},
+		{Key: pipeline.Key{PK: "a", SK: "3"}, Model: "Thing", Item: []byte(`{}`), Expires: -1},
+	}
+	want := []error{pipeline.ErrTooLarge, pipeline.ErrTooLarge, pipeline.ErrInvalid, pipeline.ErrInvalid}
+	err := s.Update(t.Context(), func(tx pipeline.Tx) error {
+		for i, r := range bad {
+			if err := tx.Put(t.Context(), r); !errors.Is(err, want[i]) {
+				return fmt.Errorf("put %d: got %v, want %v", i, err, want[i])
+			}
+		}
+		return tx.Put(t.Context(), rec("a", "ok"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(t.Context(), func(tx pipeline.ReadTx) error {
+		_, err := tx.Get(t.Context(), pipeline.Key{PK: "a", SK: "ok"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the good record of the update: %v", err)
+	}
+}
+
+// The sweep deletes expired items and their entries, and nothing else;
+// a tombstone is kept tombstone_ttl at least.
+func TestSweepAndTombstoneTTL(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.TombstoneTTL = 30 * 24 * time.Hour
+	s := openStore(t, cfg)
+	expired := rec("sw", "expired", pipeline.IndexEntry{Index: "gs1", Hash: "h", Sort: "1"})
+	expired.Expires = time.Now().Add(-time.Second).UnixMilli()
+	live := rec("sw", "live", pipeline.IndexEntry{Index: "gs1", Hash: "h", Sort: "2"})
+	live.Expires = time.Now().Add(time.Hour).UnixMilli()
+	tomb := &pipeline.Record{Key: pipeline.Key{PK: "sw", SK: "gone"}, Model: tombstoneModel, Item: []byte(`{"model":"Thing"}`),
+		Expires: time.Now().Add(time.Hour).UnixMilli()}
+	putAll(t, s, expired, live, tomb, rec("sw", "forever"))
+	n, err := s.sweep(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("sweep: %d deleted, %v; want 1", n, err)
+	}
+	conn := rawConn(t)
+	var items, entries int
+	if err := conn.QueryRow(t.Context(), "SELECT (SELECT count(*) FROM "+s.n.items+"), (SELECT count(*) FROM "+s.n.entries+")").Scan(&items, &entries); err != nil {
+		t.Fatal(err)
+	}
+	if items != 3 || entries != 1 {
+		t.Fatalf("after the sweep: %d items, %d entries; want 3 and 1", items, entries)
+	}
+	var got *pipeline.Record
+	err = s.View(t.Context(), func(tx pipeline.ReadTx) error {
+		got, err = tx.Get(t.Context(), tomb.Key)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("get tombstone: %v", err)
+	}
+	if got.Expires < time.Now().Add(cfg.TombstoneTTL-time.Minute).UnixMilli() {
+		t.Fatalf("tombstone expires %v; want in %s", time.UnixMilli(got.Expires), cfg.TombstoneTTL)
 	}
 }
