@@ -13,3 +13,5 @@ import (
 func cloudStorage() []pipeline.Factory { return nil }
 
 func cloudBenchCmds() []*cobra.Command { return nil }
+
+func cloudCmds() []*cobra.Command { return nil }
