@@ -56,6 +56,11 @@
 // readers waiting for the oldest transaction in flight (pg_snapshot_xmin:
 // a long transaction would stall the outbox).
 //
+// A client that stalls between its outbox insert and its commit (a
+// process frozen, a network cut) holds the lock, and so every other
+// emitting commit, until its session ends: the server's
+// idle_in_transaction_session_timeout and TCP keepalives bound that.
+//
 // Last never goes backwards: it is the greater of the highest seq kept
 // and the highest seq ever trimmed (meta), and identity values are never
 // reused. Notify fires after a commit of this Store that emitted and,
@@ -65,6 +70,12 @@
 // Notify in case a commit went unheard).
 //
 // # Connections and secrets
+//
+// The pool holds up to max_conns connections; listen takes one more.
+// Statements are prepared and cached per connection (pgx's default), and
+// LISTEN needs a session of its own: behind PgBouncer in transaction
+// mode, use a version that keeps prepared statements (1.21+) and set
+// listen to false.
 //
 // An unreachable server fails Open within connect_timeout, with an error
 // naming its host and port; it is not pipeline.Permanent (retrying may
