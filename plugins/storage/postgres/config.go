@@ -61,6 +61,12 @@ type Config struct {
 	// processes on the same schema (their NOTIFY), so that Notify fires
 	// for them too, on a connection of its own. Default true.
 	Listen bool `yaml:"listen" desc:"LISTEN for other processes' outbox commits on the same schema (one more connection)"`
+	// FeedLease has the workers sharing the schema read its outbox one at
+	// a time, so each change goes down once: the one holding a lease (a
+	// session advisory lock on a connection of its own) sends, the others
+	// take over within seconds when its session ends. Default true; false
+	// has every worker send every change.
+	FeedLease bool `yaml:"feed_lease" desc:"one worker at a time sends the outbox (the down feed), another takes over when it dies (one more connection); false: every worker sends every change"`
 
 	_ struct{}
 }
@@ -76,6 +82,7 @@ func NewDefaultConfig() Config {
 		SweepInterval:   time.Minute,
 		OwnerAttribute:  "deviceId",
 		Listen:          true,
+		FeedLease:       true,
 	}
 }
 

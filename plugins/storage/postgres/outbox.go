@@ -57,14 +57,15 @@ type outbox struct{ s *Store }
 
 // Read returns up to max changes with Seq > after, in Seq order, from one
 // statement's snapshot: seqs are assigned in commit order, so no change
-// with a lower seq can commit after it.
+// with a lower seq can commit after it. With the feed lease (feed_lease),
+// a store that does not hold it reads nothing: another worker sends.
 func (o outbox) Read(ctx context.Context, after uint64, max int) ([]pipeline.Change, error) {
 	s := o.s
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
-	if max <= 0 {
+	if max <= 0 || (s.feed != nil && !s.feed.holds(ctx)) {
 		return nil, nil
 	}
 	rows, err := s.pool.Query(ctx, "SELECT seq, model, op, pk, sk, item, wall, counter, vorigin, origin, time FROM "+s.n.outbox+

@@ -147,6 +147,7 @@ func TestOutboxOrderAcrossWorkers(t *testing.T) {
 // without listen it does not.
 func TestNotifyAcrossProcesses(t *testing.T) {
 	cfg := testConfig(t)
+	cfg.FeedLease = false // a lease taken wakes Notify too: TestFeedLease
 	writer := openStore(t, cfg)
 	listener := openStore(t, cfg)
 	quiet := cfg

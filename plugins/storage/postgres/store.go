@@ -37,12 +37,14 @@ type Store struct {
 	done    sync.WaitGroup
 	// conflicts counts the updates run again after a conflict.
 	conflicts atomic.Int64
+	// feed is the outbox lease (nil without shared_feed: every store
+	// reads the outbox).
+	feed *feedLease
 	// beforeCommit, when set (tests), runs after an update's outbox rows
 	// are inserted, just before its commit.
 	beforeCommit func()
 
-	life   sync.RWMutex
-	closed bool
+	gate pipeline.StoreGate
 }
 
 var _ pipeline.Store = (*Store)(nil)
@@ -110,22 +112,20 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		s.done.Add(1)
 		go s.listenLoop(cc.Copy())
 	}
+	if cfg.FeedLease {
+		s.feed = &feedLease{s: s, cc: cc.Copy(), key: lockKey("feed", cfg.Schema)}
+		s.done.Add(1)
+		go s.feed.loop(s.stop)
+	}
 	logger.Info("postgres storage open", "server", net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))),
 		"database", cc.Database, "user", cc.User, "schema", cfg.Schema)
 	return s, nil
 }
 
 // enter admits an operation unless the store is closed; leave ends it.
-func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return fmt.Errorf("%s: %w", s.where, pipeline.ErrClosed)
-	}
-	return nil
-}
+func (s *Store) enter() error { return s.gate.Enter(s.where) }
 
-func (s *Store) leave() { s.life.RUnlock() }
+func (s *Store) leave() { s.gate.Leave() }
 
 // View runs fn in a REPEATABLE READ, READ ONLY transaction: one snapshot
 // for every read of fn.
@@ -239,17 +239,13 @@ func (s *Store) Outbox() pipeline.Outbox { return outbox{s} }
 // Close waits for the operations in progress, stops the sweeper and the
 // listener and closes the connections. It is safe to call twice.
 func (s *Store) Close(_ context.Context) error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
+	return s.gate.Close(func() error {
+		close(s.stop)
+		s.done.Wait()
+		s.pool.Close()
+		s.log.Info("postgres storage closed", "where", s.where, "schema", s.cfg.Schema)
 		return nil
-	}
-	s.closed = true
-	close(s.stop)
-	s.done.Wait()
-	s.pool.Close()
-	s.log.Info("postgres storage closed", "where", s.where, "schema", s.cfg.Schema)
-	return nil
+	})
 }
 
 func nowMillis() int64 { return time.Now().UnixMilli() }
