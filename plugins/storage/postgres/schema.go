@@ -30,7 +30,7 @@ func newNames(schema string) names {
 
 // relations are the tables and indexes a schema must hold.
 var relations = []string{
-	"meta", "items", "items_expires", "items_owner", "items_model", "entries", "entries_key", "outbox",
+	"meta", "items", "items_expires", "items_owner", "items_model", "entries", "entries_key", "outbox", "items_json",
 }
 
 // ddl is the SQL creating the store's schema, tables and indexes, each
@@ -83,6 +83,23 @@ func ddl(schema string) []string {
 	vorigin text NOT NULL,
 	origin text NOT NULL,
 	time bigint NOT NULL)`,
+		// items_json: the items for people and SQL tools (psql, Grafana):
+		// keys as text (non-printable bytes escaped), the item as jsonb, or
+		// NULL for an item jsonb refuses (a JSON string holding \u0000):
+		// read items.item (bytea) then. One such item must not break every
+		// query of the view, hence the function.
+		`CREATE OR REPLACE FUNCTION ` + n.schema + `.item_jsonb(b bytea) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RETURN convert_from(b, 'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+	RETURN NULL;
+END $$`,
+		`CREATE OR REPLACE VIEW ` + n.schema + `.items_json AS
+	SELECT model, encode(pk, 'escape') AS pk, encode(sk, 'escape') AS sk,
+		` + n.schema + `.item_jsonb(item) AS item, owner,
+		to_timestamp(wall / 1000.0) AS updated, origin,
+		CASE WHEN expires > 0 THEN to_timestamp(expires / 1000.0) END AS expires
+	FROM ` + n.items,
 		// layout: the version of this layout; outbox_trimmed: the highest
 		// seq trimmed, so that the outbox's Last survives a trim emptying it.
 		fmt.Sprintf(`INSERT INTO %s (name, value) VALUES ('layout', %d), ('outbox_trimmed', 0) ON CONFLICT (name) DO NOTHING`, n.meta, layoutVersion),
