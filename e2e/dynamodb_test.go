@@ -727,7 +727,7 @@ func TestDynamoDBLeaseHolderKilled(t *testing.T) {
 // block that only reads is run again until they do (replication takes a
 // moment).
 func TestQuickstartDynamoDB(t *testing.T) {
-	bin := iotodBin(t)
+	iotodBin(t) // skips under -short
 	url := dynamotest.URL(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Fatalf("the quick start's DynamoDB section uses the AWS CLI: %v", err)
@@ -749,62 +749,7 @@ func TestQuickstartDynamoDB(t *testing.T) {
 		defer cancel()
 		_, _ = c.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 	})
-	dir := quickstartDir(t)
-	vars := map[string]string{
-		"IOTOD_BROKER": freeAddr(t), "IOTOD_API": freeAddr(t), "IOTOD_CLOUD_API": freeAddr(t),
-		"IOTOD_DYNAMODB_URL": url, "IOTOD_DYNAMODB_TABLE": table,
-		"PATH": filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH"),
-	}
-	env := func() []string {
-		var out []string
-		for k, v := range vars {
-			out = append(out, k+"="+v)
-		}
-		return out
-	}
-	lookup := func(name string) string {
-		if v, ok := vars[name]; ok {
-			return v
-		}
-		return os.Getenv(name)
-	}
-	ran := 0
-	for i, s := range steps {
-		run := func() string {
-			var out strings.Builder
-			for _, line := range s.commands {
-				line = goRun.ReplaceAllString(line, "iotod ")
-				switch {
-				case strings.HasPrefix(line, "bash scripts/services.sh "), strings.HasPrefix(line, "export $("):
-					continue // the tests' services are running
-				case strings.HasPrefix(line, "export "):
-					for _, kv := range strings.Fields(strings.TrimPrefix(line, "export ")) {
-						k, v, ok := strings.Cut(kv, "=")
-						require.True(t, ok, "export %q", kv)
-						vars[k] = os.Expand(v, lookup)
-					}
-				case strings.HasPrefix(line, "iotod run"):
-					args := strings.Fields(strings.TrimPrefix(line, "iotod "))
-					n := startIn(t, fmt.Sprintf("server-%d", i+1), dir, args, env()...)
-					out.WriteString(n.logText())
-				default:
-					out.WriteString(runLine(t, dir, env(), line))
-					ran++
-				}
-			}
-			return out.String()
-		}
-		readOnly := true
-		for _, line := range s.commands {
-			readOnly = readOnly && (strings.HasPrefix(line, "iotod db find") || strings.HasPrefix(line, "aws dynamodb scan"))
-		}
-		out := run()
-		for deadline := time.Now().Add(30 * time.Second); readOnly && !linesIn(s.want, out) && time.Now().Before(deadline); {
-			time.Sleep(200 * time.Millisecond)
-			out = run()
-		}
-		requireLines(t, i+1, s.want, out)
-	}
+	ran := runQuickstartSection(t, steps, map[string]string{"IOTOD_DYNAMODB_URL": url, "IOTOD_DYNAMODB_TABLE": table}, "aws dynamodb scan")
 	require.GreaterOrEqual(t, ran, 5, "commands run")
 	// The device's Status is in the quick start's table, written by the worker.
 	out, err := c.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table)})

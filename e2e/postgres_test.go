@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +98,38 @@ func TestPostgresWorkerKilledUnderIngest(t *testing.T) {
 	time.Sleep(loadPhase)
 	converge(t, "postgres worker killed", dev, r.workers[1], up)
 	require.True(t, strings.Contains(r.workers[1].logText(), "postgres storage open"), "the worker ran on PostgreSQL")
+}
+
+// TestQuickstartPostgres runs the bash blocks of the quick start's
+// section "The cloud side on PostgreSQL" as a reader would, in a copy of
+// the files it uses, against the tests' PostgreSQL on a schema of its own,
+// with the worker and the device in the background. The lines shown
+// after a block must come out in order; a block that only reads is run
+// again until they do.
+func TestQuickstartPostgres(t *testing.T) {
+	iotodBin(t) // skips under -short
+	url := postgresURL(t)
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Fatalf("the quick start's PostgreSQL section uses psql: %v", err)
+	}
+	text, err := os.ReadFile("../docs/quickstart.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(text), "\n## The cloud side on PostgreSQL\n")
+	require.True(t, ok, "docs/quickstart.md has no section \"The cloud side on PostgreSQL\"")
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	steps := parseBashSteps(section)
+	require.GreaterOrEqual(t, len(steps), 6, "bash blocks in the section")
+	schema := fmt.Sprintf("quickstart_%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, url); err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			_ = conn.Close(ctx)
+		}
+	})
+	ran := runQuickstartSection(t, steps, map[string]string{"IOTOD_POSTGRES_URL": url, "IOTOD_POSTGRES_SCHEMA": schema}, "psql ")
+	require.GreaterOrEqual(t, ran, 6, "commands run")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,4 +214,72 @@ func firstMissing(want []string, got string) (string, bool) {
 		at++
 	}
 	return "", false
+}
+
+// runQuickstartSection runs the bash steps of a quick start section in a
+// copy of the files it uses (quickstartDir) as a reader would, with extra
+// variables set: exports set variables, `iotod run` starts a process,
+// services.sh lines are skipped (the tests' services run), and each
+// step's output must hold the lines shown after it; a step of reads only
+// (iotod db find, or a command starting with query) is tried again for
+// 30 s until it does. It returns the number of commands run.
+func runQuickstartSection(t *testing.T, steps []step, extra map[string]string, query string) int {
+	t.Helper()
+	dir := quickstartDir(t)
+	vars := map[string]string{
+		"IOTOD_BROKER": freeAddr(t), "IOTOD_API": freeAddr(t), "IOTOD_CLOUD_API": freeAddr(t),
+		"PATH": filepath.Dir(iotodBin(t)) + string(os.PathListSeparator) + os.Getenv("PATH"),
+	}
+	maps.Copy(vars, extra)
+	env := func() []string {
+		var out []string
+		for k, v := range vars {
+			out = append(out, k+"="+v)
+		}
+		return out
+	}
+	lookup := func(name string) string {
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return os.Getenv(name)
+	}
+	ran := 0
+	for i, s := range steps {
+		run := func() string {
+			var out strings.Builder
+			for _, line := range s.commands {
+				line = goRun.ReplaceAllString(line, "iotod ")
+				switch {
+				case strings.HasPrefix(line, "bash scripts/services.sh "), strings.HasPrefix(line, "export $("):
+					continue // the tests' services are running
+				case strings.HasPrefix(line, "export "):
+					for _, kv := range strings.Fields(strings.TrimPrefix(line, "export ")) {
+						k, v, ok := strings.Cut(kv, "=")
+						require.True(t, ok, "export %q", kv)
+						vars[k] = os.Expand(v, lookup)
+					}
+				case strings.HasPrefix(line, "iotod run"):
+					args := strings.Fields(strings.TrimPrefix(line, "iotod "))
+					n := startIn(t, fmt.Sprintf("server-%d", i+1), dir, args, env()...)
+					out.WriteString(n.logText())
+				default:
+					out.WriteString(runLine(t, dir, env(), line))
+					ran++
+				}
+			}
+			return out.String()
+		}
+		readOnly := true
+		for _, line := range s.commands {
+			readOnly = readOnly && (strings.HasPrefix(line, "iotod db find") || strings.HasPrefix(line, query))
+		}
+		out := run()
+		for deadline := time.Now().Add(30 * time.Second); readOnly && !linesIn(s.want, out) && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			out = run()
+		}
+		requireLines(t, i+1, s.want, out)
+	}
+	return ran
 }
