@@ -49,18 +49,24 @@ func TestBrokerRestartUnderLoad(t *testing.T) {
 
 // TestDeviceKilledUnderLoad kills the device process (SIGKILL) during a
 // write load on both sides and starts it again, several times; the load
-// goes on against each new process.
+// goes on against each new process. It runs with the device on the store
+// the tests choose (IOTOD_TEST_STORE) and on SQLite (a site named
+// *-sqlite).
 func TestDeviceKilledUnderLoad(t *testing.T) {
-	r := newRig(t, inCloud, 1, "dev-1")
-	dev := r.devices["dev-1"]
-	up, down := readingLoad(t, dev, "dev-1", 3), commandLoad(t, r.cloud(), "dev-1", 1)
-	for range kills {
-		time.Sleep(loadPhase)
-		dev.kill()
-		dev.start()
+	for _, site := range []string{"dev-1", "dev-1-sqlite"} {
+		t.Run(site, func(t *testing.T) {
+			r := newRig(t, inCloud, 1, site)
+			dev := r.devices[site]
+			up, down := readingLoad(t, dev, site, 3), commandLoad(t, r.cloud(), site, 1)
+			for range kills {
+				time.Sleep(loadPhase)
+				dev.kill()
+				dev.start()
+			}
+			time.Sleep(loadPhase)
+			converge(t, "device killed", dev, r.cloud(), up, down)
+		})
 	}
-	time.Sleep(loadPhase)
-	converge(t, "device killed", dev, r.cloud(), up, down)
 }
 
 // TestCloudWorkerKilledUnderLoad kills the cloud worker (SIGKILL) during

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -732,14 +731,7 @@ func TestQuickstartDynamoDB(t *testing.T) {
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Fatalf("the quick start's DynamoDB section uses the AWS CLI: %v", err)
 	}
-	text, err := os.ReadFile("../docs/quickstart.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(text), "\n## The cloud side on DynamoDB\n")
-	require.True(t, ok, "docs/quickstart.md has no section \"The cloud side on DynamoDB\"")
-	if i := strings.Index(section, "\n## "); i >= 0 {
-		section = section[:i]
-	}
-	steps := parseBashSteps(section)
+	steps := quickstartBashSteps(t, "The cloud side on DynamoDB")
 	require.GreaterOrEqual(t, len(steps), 6, "bash blocks in the section")
 
 	table := dynamotest.UniqueName("iotod-quickstart")

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -125,15 +124,7 @@ func newPostgresRigVia(t *testing.T, sites ...string) (*rig, *proxy) {
 	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" || u.Port() == "" {
 		t.Fatalf("IOTOD_POSTGRES_URL must be a postgres:// URL with a host and a port for this test (it goes through a proxy); got one that is not (%v)", err)
 	}
-	schema := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	t.Cleanup(func() { // registered first: runs after the processes are gone
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, direct); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
+	schema := freshSchema(t, direct, "e2e")
 	px := startProxy(t, u.Host)
 	u.Host = px.addr
 	r := &rig{t: t, kind: ownProcess, devices: map[string]*node{}, addr: freeAddr(t)}

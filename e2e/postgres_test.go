@@ -24,6 +24,23 @@ func postgresURL(t *testing.T) string {
 	return url
 }
 
+// freshSchema names a new PostgreSQL schema for a test, dropped from the
+// server at url when the test ends (registered first, so after the
+// processes the test starts are gone).
+func freshSchema(t *testing.T, url, prefix string) string {
+	t.Helper()
+	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, url); err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			_ = conn.Close(ctx)
+		}
+	})
+	return schema
+}
+
 // newPostgresRig starts the embedded broker in a process of its own (it
 // outlives the workers), workers cloud workers sharing one fresh
 // PostgreSQL schema (dropped at the end) and splitting the devices'
@@ -32,15 +49,7 @@ func newPostgresRig(t *testing.T, workers int, sites ...string) *rig {
 	t.Helper()
 	iotodBin(t) // skips under -short before anything starts
 	url := postgresURL(t)
-	schema := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
-	t.Cleanup(func() { // registered first: runs after the processes are gone
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, url); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
+	schema := freshSchema(t, url, "e2e")
 	r := &rig{t: t, kind: ownProcess, devices: map[string]*node{}, addr: freeAddr(t)}
 	r.broker = startNode(t, "broker", brokerOnlyConfig(t, r.addr, sites))
 	for w := 1; w <= workers; w++ {
@@ -112,24 +121,9 @@ func TestQuickstartPostgres(t *testing.T) {
 	if _, err := exec.LookPath("psql"); err != nil {
 		t.Fatalf("the quick start's PostgreSQL section uses psql: %v", err)
 	}
-	text, err := os.ReadFile("../docs/quickstart.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(text), "\n## The cloud side on PostgreSQL\n")
-	require.True(t, ok, "docs/quickstart.md has no section \"The cloud side on PostgreSQL\"")
-	if i := strings.Index(section, "\n## "); i >= 0 {
-		section = section[:i]
-	}
-	steps := parseBashSteps(section)
+	steps := quickstartBashSteps(t, "The cloud side on PostgreSQL")
 	require.GreaterOrEqual(t, len(steps), 6, "bash blocks in the section")
-	schema := fmt.Sprintf("quickstart_%d", time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, url); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
+	schema := freshSchema(t, url, "quickstart")
 	ran := runQuickstartSection(t, steps, map[string]string{"IOTOD_POSTGRES_URL": url, "IOTOD_POSTGRES_SCHEMA": schema}, "psql ")
 	require.GreaterOrEqual(t, ran, 6, "commands run")
 }

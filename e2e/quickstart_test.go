@@ -283,3 +283,17 @@ func runQuickstartSection(t *testing.T, steps []step, extra map[string]string, q
 	}
 	return ran
 }
+
+// quickstartBashSteps reads the bash steps of the quick start's section
+// of that title.
+func quickstartBashSteps(t *testing.T, title string) []step {
+	t.Helper()
+	text, err := os.ReadFile("../docs/quickstart.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(text), "\n## "+title+"\n")
+	require.True(t, ok, "docs/quickstart.md has no section %q", title)
+	if i := strings.Index(section, "\n## "); i >= 0 {
+		section = section[:i]
+	}
+	return parseBashSteps(section)
+}

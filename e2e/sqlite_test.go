@@ -5,23 +5,6 @@ import (
 	"time"
 )
 
-// TestSQLiteDeviceKilledUnderLoad is TestDeviceKilledUnderLoad with the
-// device on the SQLite store: SIGKILLed during a write load on both
-// sides, several times; after a sync every acknowledged write is on the
-// other side exactly once, at its latest version.
-func TestSQLiteDeviceKilledUnderLoad(t *testing.T) {
-	r := newRig(t, inCloud, 1, "dev-1-sqlite")
-	dev := r.devices["dev-1-sqlite"]
-	up, down := readingLoad(t, dev, "dev-1-sqlite", 3), commandLoad(t, r.cloud(), "dev-1-sqlite", 1)
-	for range kills {
-		time.Sleep(loadPhase)
-		dev.kill()
-		dev.start()
-	}
-	time.Sleep(loadPhase)
-	converge(t, "sqlite device killed", dev, r.cloud(), up, down)
-}
-
 // TestSQLiteAndBadgerDevicesWithTheWorkerKilled runs a device on SQLite
 // and one on badger against a cloud worker behind the embedded broker (in
 // a process of its own), with a write load both ways for each device, and
