@@ -110,8 +110,8 @@ func TestBuiltinConfigs(t *testing.T) {
 // transport, an external plugin's path.
 func checkedDefault(f pipeline.Factory, def pipeline.Config) error {
 	err := def.Validate()
-	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url", "trigger/publish": "transport"}[string(f.Kind())+"/"+f.Type()]
-	if f.Kind() == pipeline.KindStorage || f.Type() == "plugin" {
+	required := map[string]string{"trigger/exec": "command", "trigger/webhook": "url", "trigger/publish": "transport", "storage/postgres": "url"}[string(f.Kind())+"/"+f.Type()]
+	if required == "" && (f.Kind() == pipeline.KindStorage || f.Type() == "plugin") {
 		required = "path"
 	}
 	if err == nil || required == "" {
