@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iotod/iotod/api"
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/runner"
 )
 
 // fakeAPI serves canned answers on the paths of handlers; every request
@@ -178,10 +180,26 @@ func TestSyncProgress(t *testing.T) {
 	c, err := api.NewClient(url, "")
 	require.NoError(t, err)
 	var out syncBuffer
-	stop := showProgress(context.Background(), c, &out)
+	stop := showProgress(context.Background(), c, &out, true)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "syncing: 0 of 20 changes left, 6 in flight") },
 		5*time.Second, 10*time.Millisecond, "the outbox of local counted once; the most seen is the total")
 	stop()
-	assert.True(t, strings.HasSuffix(out.String(), "\r\x1b[K"), "stop clears the line")
-	assert.Contains(t, out.String(), "syncing: 20 of 20 changes left")
+	assert.Contains(t, out.String(), "/20,", "the bar counts the changes sent of the most seen")
+	assert.Contains(t, out.String(), "changes/s", "the bar shows the rate")
+}
+
+// TestSyncProgressPlain checks the lines a sync prints when not on a
+// terminal: none before plainEvery, then counts, rate and time left.
+func TestSyncProgressPlain(t *testing.T) {
+	var out bytes.Buffer
+	p := newSyncProgress(&out, false)
+	st := func(depth int64) *api.Status {
+		return &api.Status{Status: runner.Status{Pipelines: []runner.PipelineStatus{{From: "storage/local", InFlight: 2, Outbox: &pipeline.OutboxStats{Depth: depth}}}}}
+	}
+	p.update(st(100), p.start.Add(time.Second))
+	assert.Empty(t, out.String(), "a sync shorter than plainEvery prints nothing")
+	p.update(st(60), p.start.Add(4*time.Second))
+	assert.Equal(t, "syncing: 60 of 100 changes left, 2 in flight, 10 changes/s, about 6s left (4s)\n", out.String())
+	p.update(st(50), p.start.Add(5*time.Second))
+	assert.NotContains(t, out.String(), "50 of 100", "at most a line every plainEvery")
 }
