@@ -20,5 +20,6 @@ storage, crash-safe) and serves it over a local HTTP/JSON API.`,
 		"config file; repeat to merge several, later files overriding earlier ones")
 	root.AddCommand(newRunCmd(), newInitCmd(), newValidateCmd(), newPluginsCmd(), newDBCmd(), newStatusCmd(), newTriggersCmd(), newDeadLettersCmd(), newSyncCmd(), newBenchCmd())
 	root.AddCommand(cloudCmds()...)
+	addVersionCmd(root) // iotod version, iotod --version
 	return root
 }
