@@ -10,9 +10,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
+	"syscall"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	badgerhook "github.com/mochi-mqtt/server/v2/hooks/storage/badger"
@@ -155,7 +158,11 @@ func loadTLS(c *TLSConfig) (*tls.Config, error) {
 }
 
 // demote is a slog handler that logs mochi's info lines (hooks added,
-// listener attached, badger's chatter) at debug; warnings and errors stay.
+// listener attached, badger's chatter) at debug; warnings and errors stay,
+// except those whose error only says a connection closed (the client went
+// away, or the broker closed it at shutdown): debug too. mochi's listener
+// reports the end of each client connection with an empty message: that
+// line gets one.
 type demote struct{ slog.Handler }
 
 func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
@@ -164,6 +171,18 @@ func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (d demote) Handle(ctx context.Context, r slog.Record) error {
 	r.Level = d.level(r.Level)
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "error" && closedConn(err) {
+			r.Level = min(r.Level, slog.LevelDebug)
+		}
+		return true
+	})
+	if r.Message == "" {
+		r.Message = "client connection ended"
+	}
+	if !d.Handler.Enabled(ctx, r.Level) {
+		return nil // lowered below what Enabled was asked
+	}
 	return d.Handler.Handle(ctx, r)
 }
 
@@ -175,4 +194,11 @@ func (demote) level(l slog.Level) slog.Level {
 		return slog.LevelDebug
 	}
 	return l
+}
+
+// closedConn reports whether err only says a connection closed: the peer
+// went away or stopped answering, or the broker closed it.
+func closedConn(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, os.ErrDeadlineExceeded)
 }

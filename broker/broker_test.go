@@ -2,8 +2,12 @@ package broker
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/prometheus/client_golang/prometheus"
@@ -242,4 +246,54 @@ func TestStartAndClose(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	startBroker(t, NewDefaultConfig(), reg)
 	startBroker(t, NewDefaultConfig(), reg)
+}
+
+// records is a slog handler that keeps every record.
+type records struct {
+	mu sync.Mutex
+	rs []slog.Record
+}
+
+func (h *records) Enabled(context.Context, slog.Level) bool { return true }
+func (h *records) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *records) WithGroup(string) slog.Handler            { return h }
+
+func (h *records) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rs = append(h.rs, r.Clone())
+	return nil
+}
+
+func (h *records) all() []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.rs)
+}
+
+// TestCloseLogsNoWarning closes the broker under a connected client: the
+// end of the client's connection is a debug line with a message, not a
+// warning with none.
+func TestCloseLogsNoWarning(t *testing.T) {
+	logs := &records{}
+	cfg := withUsers()
+	cfg.Listen = "127.0.0.1:0"
+	b, err := Start(t.Context(), cfg, slog.New(logs), nil)
+	require.NoError(t, err)
+	mustDial(t, b.Addr(), d1Opts)
+	require.NoError(t, b.Close(t.Context()))
+	// mochi logs the end of the connection just after Close returns.
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(logs.all(), func(r slog.Record) bool { return r.Message == "client connection ended" })
+	}, wait, 10*time.Millisecond, "the connection's end is logged")
+	for _, r := range logs.all() {
+		assert.NotEmpty(t, r.Message, "a log line without a message")
+		assert.Less(t, r.Level, slog.LevelWarn, "%s %q %v", r.Level, r.Message, attrsOf(r))
+	}
+}
+
+func attrsOf(r slog.Record) []slog.Attr {
+	var out []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { out = append(out, a); return true })
+	return out
 }
