@@ -71,6 +71,7 @@ func (s *Server) pipelineRoutes() {
 	s.mux.HandleFunc("POST /v1/sync", s.sync)
 	s.mux.HandleFunc("GET /v1/status", s.status)
 	s.mux.HandleFunc("GET /v1/deadletters", s.deadLetters)
+	s.mux.HandleFunc("GET /v1/devices", s.devices)
 	s.mux.HandleFunc("GET /v1/triggers", s.triggers)
 	s.mux.HandleFunc("POST /v1/triggers/replay", s.replayTriggers)
 	s.mux.HandleFunc("GET /metrics", s.metrics)

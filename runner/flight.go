@@ -88,12 +88,14 @@ func (s *sender) addFlight(id string, f *flight) {
 	s.flights[id] = f
 	s.flying += f.changes
 	s.flyingBytes += len(f.payload)
+	s.fleet.inFlight(f.site, f.changes)
 }
 
 func (s *sender) dropFlight(id string, f *flight) {
 	delete(s.flights, id)
 	s.flying -= f.changes
 	s.flyingBytes -= len(f.payload)
+	s.fleet.inFlight(f.site, -f.changes)
 }
 
 // abandon gives up a flight the transport refused for good (a permanent
@@ -136,6 +138,7 @@ func (s *sender) publish(ctx context.Context, id string, f *flight) error {
 // duplicate, or one answered already) and acks from another site than the
 // batch went to are ignored.
 func (s *sender) onAck(ctx context.Context, msg *message.Message) {
+	s.fleet.acked(msg.Metadata.Get(pipeline.MetaSite))
 	ack, err := pipeline.DecodeAck(msg.Payload, 0)
 	if err != nil {
 		s.log.Warn("unreadable ack ignored", "site", pipeline.Quote(msg.Metadata.Get(pipeline.MetaSite)), "err", err)

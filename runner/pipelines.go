@@ -98,10 +98,12 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 			}
 		})))
 	}
-	r.senders = append(r.senders, newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl))
+	snd := newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
+	r.senders = append(r.senders, snd)
 	if spec.FanOut {
+		snd.fleet = r.fleet // the devices' acks and what waits for them
 		r.responders = append(r.responders, &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
-			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500})
+			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500, fleet: r.fleet})
 	}
 	return nil
 }
@@ -143,6 +145,9 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 	}
 	rc := newReceiver(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
 	rc.runCtx = runCtx
+	if dst.plan.Side == schema.SideCloud {
+		rc.fleet = r.fleet // what devices send up
+	}
 	if p.Direction == pipeline.Down && dst.plan.Side != schema.SideCloud {
 		rc.catchUp = newCatchUp(p.Name, dst.plan.Site, t, dst.db, r.log.With("pipeline", p.Name))
 	}

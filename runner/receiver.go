@@ -47,6 +47,9 @@ type receiver struct {
 	m    *metrics
 	log  *slog.Logger
 	dl   *DeadLetters
+	// fleet, on the cloud, records what each device sends and what is
+	// refused of it.
+	fleet *Fleet
 	// catchUp is set on a device's down receiver.
 	catchUp *catchUp
 	// runCtx lives as long as the runner; acks are published on it.
@@ -90,6 +93,13 @@ func (r *receiver) handle(msg *message.Message) error {
 				ack.Rejected = []pipeline.Reject{{Reason: pipeline.Reason(err)}}
 			}
 			_ = r.ack(ctx, r.ackSite(site), ack)
+		}
+		if pipeline.IsPermanent(err) { // refused whole (else retried)
+			n := 1
+			if b != nil {
+				n = max(n, len(b.Changes))
+			}
+			r.fleet.upBatch(site, n, n, pipeline.Reason(err))
 		}
 		return fmt.Errorf("pipeline %s: from site %s: %w", r.spec.Name, pipeline.Quote(site), err)
 	}
@@ -152,6 +162,11 @@ func (r *receiver) handle(msg *message.Message) error {
 	}
 	r.fire(applied)
 	r.recordRejects(site, b.ID, ack.Rejected)
+	if n := len(ack.Rejected); n > 0 {
+		r.fleet.upBatch(site, received, n, ack.Rejected[n-1].Reason)
+	} else {
+		r.fleet.upBatch(site, received, 0, "")
+	}
 	if r.catchUp != nil {
 		r.catchUp.seen(ctx, site, b, received)
 	}

@@ -32,7 +32,8 @@ type responder struct {
 	owner  string
 	log    *slog.Logger
 	m      *metrics
-	limit  int // changes per catch-up batch
+	fleet  *Fleet // records each device's requests and cursors
+	limit  int    // changes per catch-up batch
 	done   chan struct{}
 
 	// minInterval is the least time between two catch-ups of one device
@@ -136,6 +137,7 @@ func (r *responder) acked(msg *message.Message) {
 func (r *responder) take(ctx context.Context, msg *message.Message) {
 	site := msg.Metadata.Get(pipeline.MetaSite)
 	req, err := pipeline.DecodeSyncRequest(msg.Payload)
+	r.fleet.syncRequest(site, req)
 	if err != nil {
 		r.m.syncRequests.WithLabelValues(r.name, "refused").Inc()
 		return

@@ -54,6 +54,7 @@ type Runner struct {
 	receivers  []*receiver
 	responders []*responder
 	triggers   []*triggerQueue
+	fleet      *Fleet // a cloud worker's index of devices (nil on a device)
 	// closers are stages and triggers to close at stop.
 	closers []interface{ Close(context.Context) error }
 	router  *message.Router
@@ -264,7 +265,14 @@ func (r *Runner) open(ctx context.Context) error {
 		}
 		r.transports[name] = t
 	}
-	return r.buildPipelines(ctx, r.runCtx)
+	if err := r.openFleet(); err != nil {
+		return err
+	}
+	if err := r.buildPipelines(ctx, r.runCtx); err != nil {
+		return err
+	}
+	r.fleet.start(r.runCtx)
+	return nil
 }
 
 // enlist records a started component, unless Shutdown began; it reports
@@ -473,6 +481,9 @@ func (r *Runner) stop(ctx context.Context) error {
 			cerrs = append(cerrs, fmt.Errorf("broker: %w", err))
 		}
 	}
+	if err := r.fleet.close(cctx); err != nil { // its last save, before the stores close
+		cerrs = append(cerrs, err)
+	}
 	for _, name := range slices.Backward(r.storeOrder) {
 		s := r.stores[name]
 		_ = s.db.Close(cctx)
@@ -548,22 +559,7 @@ func (r *Runner) Sync(ctx context.Context) error {
 			}
 		}
 	}
-	err := errors.Join(errs...)
-	r.m.syncs.WithLabelValues(syncResult(err)).Inc()
-	return err
-}
-
-// syncResult names the outcome of a forced sync for its metric.
-func syncResult(err error) string {
-	switch {
-	case err == nil:
-		return "synced"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	return "failed"
+	return errors.Join(errs...)
 }
 
 // Status reports every pipeline.

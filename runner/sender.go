@@ -103,6 +103,9 @@ type sender struct {
 	done    chan struct{}
 
 	lastSent map[string]pipeline.Version // FanOut: highest version sent per site
+	// fleet, on the cloud, hears the devices' acks and counts what waits
+	// for them.
+	fleet *Fleet
 
 	mu     sync.Mutex
 	status PipelineStatus

@@ -17,9 +17,7 @@ func cloudStorage() []pipeline.Factory {
 }
 
 // cloudBenchCmds are the benches of those stores.
-func cloudBenchCmds() []*cobra.Command {
-	return []*cobra.Command{newBenchDynamoDBCmd(), newBenchPostgresCmd()}
-}
+func cloudBenchCmds() []*cobra.Command { return []*cobra.Command{newBenchDynamoDBCmd()} }
 
 // cloudCmds are the commands of those stores.
 func cloudCmds() []*cobra.Command { return []*cobra.Command{newStorageCmd()} }
