@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,13 +107,33 @@ func TestDeadLettersNewestFirst(t *testing.T) {
 	assert.Len(t, all.DeadLetters, 3)
 }
 
+// logBuffer is a log's output, written by the server's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // TestSyncTimeout syncs a change nobody will ever acknowledge: the up
-// pipeline has no receiver.
+// pipeline has no receiver. The caller's timeout, or the caller giving
+// up, is no server error: it is counted, not logged as an error.
 func TestSyncTimeout(t *testing.T) {
 	ctx := context.Background()
 	plan, _ := testPlan(t, "dev1", false)
 	r := startRunner(t, plan)
-	url, c := serveRunner(t, r, "dev1")
+	logs := &logBuffer{}
+	url, c := serveRunnerLogged(t, r, "dev1", slog.New(slog.NewTextHandler(logs, nil)))
 	_, err := c.Create(ctx, "Status", db.Item{"temp": 1}, nil)
 	require.NoError(t, err)
 
@@ -130,6 +153,17 @@ func TestSyncTimeout(t *testing.T) {
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, http.StatusGatewayTimeout, ae.Status)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	// The caller gives up before the sync's own timeout.
+	gone, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	require.Error(t, c.Sync(gone, time.Minute))
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		_, _, text := get(t, url+"/metrics")
+		assert.Contains(ct, text, `iotod_forced_syncs_total{result="timeout"} 2`)
+		assert.Contains(ct, text, `iotod_forced_syncs_total{result="canceled"} 1`)
+	}, 5*time.Second, 20*time.Millisecond, "the syncs are counted by result")
+	assert.NotContains(t, logs.String(), "level=ERROR", "a sync's timeout is not a server error")
 
 	require.Eventually(t, func() bool {
 		st, err := c.Status(ctx)

@@ -80,9 +80,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // writeError writes err as a JSON error response, logging server faults.
+// The caller's own timeout running out (a sync's) is not one, nor is a
+// caller that gave up (unavailable): the runner counts syncs by result.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
-	if status >= http.StatusInternalServerError && code != CodeUnavailable {
+	switch {
+	case code == CodeTimeout:
+		s.log.Debug("api request timed out", "method", r.Method, "path", r.URL.Path, "err", err)
+	case status >= http.StatusInternalServerError && code != CodeUnavailable:
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, status, errorBody{Error: err.Error(), Code: code})

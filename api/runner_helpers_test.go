@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -81,7 +82,13 @@ func startRunner(t *testing.T, plan runner.Plan) *runner.Runner {
 // httptest and returns its URL and a client of it.
 func serveRunner(t *testing.T, r *runner.Runner, site string) (string, *api.Client) {
 	t.Helper()
-	srv, err := api.NewServer(api.Options{DB: r.DB("local"), Pipelines: r, Site: site})
+	return serveRunnerLogged(t, r, site, nil)
+}
+
+// serveRunnerLogged is serveRunner with the server logging to log.
+func serveRunnerLogged(t *testing.T, r *runner.Runner, site string, log *slog.Logger) (string, *api.Client) {
+	t.Helper()
+	srv, err := api.NewServer(api.Options{DB: r.DB("local"), Pipelines: r, Site: site, Logger: log})
 	require.NoError(t, err)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

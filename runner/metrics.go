@@ -28,6 +28,9 @@ type metrics struct {
 	// triggers counts trigger deliveries by trigger queue and result:
 	// delivered, failed (tried again), dead (set aside).
 	triggers *prometheus.CounterVec
+	// syncs counts forced syncs (Runner.Sync) by result: synced, timeout,
+	// canceled (the caller gave up), failed.
+	syncs *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -58,9 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Devices' sync requests the cloud received, by result: served, coalesced (a repeat while the device's catch-up ran), refused (unreadable)."}, []string{"pipeline", "result"}),
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iotod_trigger_deliveries_total",
 			Help: "Changes handed to triggers, by trigger queue (pipeline:trigger) and result: delivered, failed (tried again with backoff), dead (set aside after the last attempt)."}, []string{"trigger", "result"}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "iotod_forced_syncs_total",
+			Help: "Forced syncs (iotod sync, POST /v1/sync), by result: synced, timeout (not every change acknowledged in time), canceled (the caller gave up), failed."}, []string{"result"}),
 	}
 	for _, c := range []prometheus.Collector{m.changesIn, m.changesOut, m.batchSize, m.acks, m.resends, m.rejects,
-		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned, m.syncRequests, m.triggers} {
+		m.stageTime, m.outboxDepth, m.outboxAge, m.inFlight, m.poisoned, m.syncRequests, m.triggers, m.syncs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -17,7 +17,9 @@ func cloudStorage() []pipeline.Factory {
 }
 
 // cloudBenchCmds are the benches of those stores.
-func cloudBenchCmds() []*cobra.Command { return []*cobra.Command{newBenchDynamoDBCmd()} }
+func cloudBenchCmds() []*cobra.Command {
+	return []*cobra.Command{newBenchDynamoDBCmd(), newBenchPostgresCmd()}
+}
 
 // cloudCmds are the commands of those stores.
 func cloudCmds() []*cobra.Command { return []*cobra.Command{newStorageCmd()} }
