@@ -559,7 +559,22 @@ func (r *Runner) Sync(ctx context.Context) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	r.m.syncs.WithLabelValues(syncResult(err)).Inc()
+	return err
+}
+
+// syncResult names the outcome of a forced sync for its metric.
+func syncResult(err error) string {
+	switch {
+	case err == nil:
+		return "synced"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "failed"
 }
 
 // Status reports every pipeline.
