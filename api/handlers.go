@@ -111,18 +111,22 @@ func (s *Server) modelOp(op string) http.HandlerFunc {
 	}
 }
 
-// store picks the store a model operation addresses: the local one, or
-// another of the process by name.
+// store picks the store a model operation addresses by its name in the
+// config: the local one (also when no name is given), or another of the
+// process.
 func (s *Server) store(name string) (Database, error) {
-	if name == "" {
+	if name == "" || name == s.name {
 		return s.db, nil
 	}
 	if d, ok := s.stores[name]; ok && d != nil {
 		return d, nil
 	}
-	known := make([]string, 0, len(s.stores))
+	known := make([]string, 0, len(s.stores)+1)
 	for n := range s.stores {
 		known = append(known, n)
+	}
+	if s.name != "" {
+		known = append(known, s.name)
 	}
 	slices.Sort(known)
 	return nil, fmt.Errorf("%w: storage %q is not served here (known: %s)", pipeline.ErrNotFound, name, strings.Join(known, ", "))

@@ -23,6 +23,9 @@ const DefaultMaxBodyBytes = 1 << 20
 type Options struct {
 	// DB serves the requests. Required.
 	DB Database
+	// Name is DB's name in the config (its storage entry): ?storage=Name
+	// addresses it, as no ?storage does.
+	Name string
 	// Site is reported by /v1/health.
 	Site string
 	// Logger; nil discards.
@@ -43,6 +46,7 @@ type Options struct {
 // Server is the HTTP/JSON API server.
 type Server struct {
 	db      Database
+	name    string
 	stores  map[string]Database
 	pipes   Pipelines
 	site    string
@@ -61,7 +65,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DB == nil {
 		return nil, errors.New("api: Options.DB is required")
 	}
-	s := &Server{db: opts.DB, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	s := &Server{db: opts.DB, name: opts.Name, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
 	if r, ok := s.pipes.(*runner.Runner); ok && r == nil {
 		s.pipes = nil // a nil *Runner in the interface means none
 	}
