@@ -185,6 +185,22 @@ func TestFind(t *testing.T) {
 		_, err := e.db.Find(ctx, "Reading", db.Item{"deviceId": "d1"}, &db.Params{Next: "%%%"})
 		require.ErrorIs(t, err, pipeline.ErrInvalid)
 	})
+	t.Run("where on an attribute the model does not have", func(t *testing.T) {
+		for _, p := range []*db.Params{{Where: "${tmp} > {30}"}, {Where: "${on} = {true} and ${address.city} = {x}"}, {Where: "${on} = {true}", Count: true}} {
+			_, err := e.db.Find(ctx, "Reading", db.Item{"deviceId": "d1"}, p)
+			if p.Count {
+				require.NoError(t, err, "every attribute is the model's")
+				continue
+			}
+			require.ErrorIs(t, err, pipeline.ErrInvalid, p.Where)
+			require.Regexp(t, `Reading\.(tmp|address): unknown attribute in where \(the model declares pk, sk, deviceId, seq, .*temp`, err.Error())
+		}
+		_, err := e.db.Remove(ctx, "Reading", db.Item{"deviceId": "d1"}, &db.Params{Many: true, Where: "${tmp} > {30}"})
+		require.ErrorContains(t, err, "Reading.tmp: unknown attribute in where", "nothing removed")
+		res, err := e.db.Find(ctx, "Reading", db.Item{"deviceId": "d1"}, &db.Params{Where: "${_version} <> {x}"})
+		require.NoError(t, err, "the hidden version attribute")
+		require.Len(t, res.Items, 25)
+	})
 }
 
 func TestSecondaryIndexFollowsTemplateInputs(t *testing.T) {

@@ -248,6 +248,12 @@ func (d *DB) planFind(m *model, props Item, p *Params, decode bool) (*findPlan, 
 		if f.filter, err = where.Parse(p.Where, p.Substitutions); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", pipeline.ErrInvalid, m.Name, err)
 		}
+		// An attribute the model does not have would match nothing, silently.
+		for _, a := range f.filter.Attributes() {
+			if m.Fields[a] == nil && a != VersionAttr {
+				return nil, invalid(m.Name+"."+a, "unknown attribute in where (the model declares %s)", strings.Join(m.FieldNames, ", "))
+			}
+		}
 	}
 	if q.After != nil {
 		f.last = *q.After
