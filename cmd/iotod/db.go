@@ -40,17 +40,8 @@ arguments:
 	pf.StringVar(&f.addr, "addr", "", "API address (default: api.listen of the config, else http://"+config.DefaultListen+")")
 	pf.StringVar(&f.socket, "socket", "", "API unix socket (default: api.socket of the config)")
 	pf.StringVar(&f.storage, "storage", "", "the store to address by its name in the config (default: the device's local store), e.g. cloud in the all-in-one setup")
-	pf.IntVar(&f.params.Limit, "limit", 0, "find: return at most this many items")
-	pf.StringVar(&f.params.Next, "next", "", "find: resume after the page that returned this cursor")
-	pf.StringVar(&f.params.Index, "index", "", "find: query this secondary index")
-	pf.StringVar(&f.params.Where, "where", "", "filter, such as '${temp} > {20}'")
-	pf.BoolVar(&f.params.Reverse, "reverse", false, "find: descending sort-key order")
-	pf.StringSliceVar(&f.params.Fields, "fields", nil, "return only these attributes (comma list)")
-	pf.BoolVar(&f.params.Count, "count", false, "find: return only the number of matching items")
-	pf.BoolVar(&f.params.Many, "many", false, "remove: remove every item a partial key matches")
-	pf.BoolVar(&f.params.Hidden, "hidden", false, "include hidden attributes (keys, type)")
 	for _, op := range []string{"create", "get", "find", "update", "upsert", "remove"} {
-		cmd.AddCommand(&cobra.Command{
+		sub := &cobra.Command{
 			Use:   op + " MODEL ['JSON']",
 			Short: strings.ToUpper(op[:1]) + op[1:] + " items of MODEL",
 			Args:  cobra.RangeArgs(1, 2),
@@ -61,9 +52,32 @@ arguments:
 				}
 				return nil
 			},
-		})
+		}
+		opFlags(sub, op, &f.params)
+		cmd.AddCommand(sub)
 	}
 	return cmd
+}
+
+// opFlags gives the command of op the params it takes, bound to p.
+func opFlags(cmd *cobra.Command, op string, p *db.Params) {
+	fs := cmd.Flags()
+	if op == "find" {
+		fs.IntVar(&p.Limit, "limit", 0, "return at most this many items: a page (default 100, at most 1000)")
+		fs.StringVar(&p.Next, "next", "", "resume after the page that returned this cursor")
+		fs.BoolVar(&p.Reverse, "reverse", false, "descending sort-key order")
+		fs.BoolVar(&p.Count, "count", false, "return only the number of matching items")
+	}
+	if op == "find" || op == "remove" {
+		fs.StringVar(&p.Index, "index", "", "query this secondary index")
+		fs.StringVar(&p.Where, "where", "", "filter, such as '${temp} > {20}'")
+	}
+	if op == "remove" {
+		fs.BoolVar(&p.Many, "many", false, "remove every item a partial key matches")
+		return
+	}
+	fs.StringSliceVar(&p.Fields, "fields", nil, "return only these attributes (comma list)")
+	fs.BoolVar(&p.Hidden, "hidden", false, "include hidden attributes (keys, type)")
 }
 
 // call runs op with args (MODEL and optional JSON) and prints the result.
