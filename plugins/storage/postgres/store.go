@@ -193,10 +193,25 @@ func (s *Store) Update(ctx context.Context, fn func(tx pipeline.Tx) error) error
 	}
 }
 
+// updateTxOptions begin an Update's transaction: SERIALIZABLE, with
+// sequential scans off for its statements (SET LOCAL: until its end), in
+// one round trip. Under SERIALIZABLE a sequential scan takes a read lock
+// on the whole table, which any concurrent write of the table conflicts
+// with, while an index scan locks only the index pages it reads; on a
+// small table the planner prefers a sequential scan even to look up a
+// key (PostgreSQL's documentation on serializable isolation recommends
+// steering it to index scans). Every statement of an Update has an index
+// to use; a scan without one (none here) would still run, planned as if
+// its sequential scan were very costly.
+var updateTxOptions = pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL SERIALIZABLE; " + seqScanOff}
+
+// seqScanOff is the setting updateTxOptions make.
+const seqScanOff = "SET LOCAL enable_seqscan = off"
+
 // updateOnce runs fn once in a transaction and commits it, returning the
 // changes emitted with their seqs.
 func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) ([]*pipeline.Change, []uint64, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	tx, err := s.pool.BeginTx(ctx, updateTxOptions)
 	if err != nil {
 		return nil, nil, s.fail("update: begin", err)
 	}

@@ -22,11 +22,21 @@ type statements struct {
 // recordColumns are what scanRecord reads, prefixed by the items alias r.
 const recordColumns = "r.pk, r.sk, r.model, r.item, r.indexes, r.wall, r.counter, r.origin, r.expires"
 
+// itemColumns are recordColumns of the items alias i.
+const itemColumns = "i.pk, i.sk, i.model, i.item, i.indexes, i.wall, i.counter, i.origin, i.expires"
+
 func newStatements(n names) statements {
 	return statements{
 		get: "SELECT " + recordColumns + " FROM " + n.items + " r WHERE r.pk = $1 AND r.sk = $2",
-		getMany: "SELECT " + recordColumns + " FROM unnest($1::bytea[], $2::bytea[]) AS k(pk, sk) JOIN " + n.items +
-			" r ON r.pk = k.pk AND r.sk = k.sk",
+		// One primary-key lookup per key (a nested loop over the keys):
+		// a join would be planned as a hash join over a scan of the whole
+		// table below about 100k rows, and a scan takes a serializable read
+		// lock on the whole table, which every concurrent insert conflicts
+		// with. LIMIT 1 keeps the planner from rewriting the lateral
+		// subquery into such a join; seqScanOff keeps it off a sequential
+		// scan on small tables.
+		getMany: "SELECT " + recordColumns + " FROM unnest($1::bytea[], $2::bytea[]) AS k(pk, sk) CROSS JOIN LATERAL (SELECT " +
+			itemColumns + " FROM " + n.items + " i WHERE i.pk = k.pk AND i.sk = k.sk LIMIT 1) r",
 		upsert: "INSERT INTO " + n.items + " (pk, sk, model, item, indexes, wall, counter, origin, expires, owner) " +
 			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (pk, sk) DO UPDATE SET " +
 			"model = EXCLUDED.model, item = EXCLUDED.item, indexes = EXCLUDED.indexes, wall = EXCLUDED.wall, " +
