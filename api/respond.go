@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 )
 
@@ -102,27 +104,33 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, empty
 		return errStatus(http.StatusUnsupportedMediaType, CodeUnsupportedMedia,
 			"the request body must be JSON with Content-Type: application/json, got %q", r.Header.Get("Content-Type"))
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("the request body is over %d bytes: %w", s.maxBody, err)
+	case err != nil:
+		return fmt.Errorf("%w: read the request body: %v", pipeline.ErrInvalid, err)
+	}
+	what := "the request body"
+	if _, ok := v.(*db.Item); ok {
+		what = "the item" // the body of a model operation
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooBig):
-			return fmt.Errorf("the request body is over %d bytes: %w", s.maxBody, err)
 		case errors.Is(err, io.EOF) && emptyOK:
 			return nil
 		case errors.Is(err, io.EOF):
 			return fmt.Errorf("%w: the request body is empty", pipeline.ErrInvalid)
 		}
-		return fmt.Errorf("%w: malformed JSON body: %v", pipeline.ErrInvalid, err)
+		return fmt.Errorf("%w: %s", pipeline.ErrInvalid, DescribeJSONError(what, body, err))
 	}
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("the request body is over %d bytes: %w", s.maxBody, err)
-		}
-		return fmt.Errorf("%w: malformed JSON body: data after the JSON value", pipeline.ErrInvalid)
+		return fmt.Errorf("%w: %s is not valid JSON: data after the JSON value at %s", pipeline.ErrInvalid, what, JSONPosition(body, end))
 	}
 	return nil
 }

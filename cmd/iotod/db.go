@@ -146,18 +146,17 @@ func parseItem(arg string, stdin io.Reader) (db.Item, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var item db.Item
-	if err := dec.Decode(&item); err != nil || item == nil {
-		return nil, fmt.Errorf("the item must be a JSON object, such as '{\"id\": \"x\"}': %s", describe(err))
+	switch err := dec.Decode(&item); {
+	case errors.Is(err, io.EOF):
+		return nil, errors.New("the item is empty: give a JSON object, such as '{\"id\": \"x\"}'")
+	case err != nil:
+		return nil, errors.New(api.DescribeJSONError("the item", data, err))
+	case item == nil:
+		return nil, errors.New("the item must be a JSON object, such as '{\"id\": \"x\"}', not null")
 	}
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); err == nil || !errors.Is(err, io.EOF) {
-		return nil, errors.New("the item must be one JSON object: there is more after it")
+		return nil, fmt.Errorf("the item must be one JSON object: there is more after it, at %s", api.JSONPosition(data, end))
 	}
 	return item, nil
-}
-
-func describe(err error) string {
-	if err == nil {
-		return "got null"
-	}
-	return err.Error()
 }

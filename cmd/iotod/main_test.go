@@ -205,7 +205,7 @@ func TestCLIRoundTrip(t *testing.T) {
 	failsWith(t, db("create", "User", `{"accountId": "a1"}`), "email")
 	failsWith(t, db("create", "Nope", `{}`), `unknown model "Nope"`)
 	failsWith(t, db("create", "Account", `{"name": "x", "zip": 1}`), "Account.zip: unknown attribute")
-	failsWith(t, db("create", "Account", `{"name": `), "the item must be a JSON object")
+	failsWith(t, db("create", "Account", `{"name": `), "the item is not valid JSON: it ends at line 1, column 10")
 	failsWith(t, db("find", "Account", "--limit", "x"), `invalid argument "x" for "--limit"`)
 	failsWith(t, runCLI(t, bin, "db", "get", "Account", "{}", "--addr", "127.0.0.1:1"), "cannot reach the iotod API")
 
