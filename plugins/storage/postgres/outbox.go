@@ -46,8 +46,8 @@ func (t *writeTx) writeEmits(ctx context.Context) ([]uint64, error) {
 	if t.s.cfg.Listen {
 		b.Queue("SELECT pg_notify($1, $2)", notifyChannel, t.s.cfg.Schema)
 	}
-	if err := t.q.SendBatch(ctx, b).Close(); err != nil {
-		return nil, t.s.fail("outbox", err)
+	if err := t.send(ctx, b, "outbox"); err != nil {
+		return nil, err
 	}
 	return seqs, nil
 }

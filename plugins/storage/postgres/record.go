@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/iotod/iotod/pipeline"
 )
@@ -77,3 +79,48 @@ func ownerOf(rec *pipeline.Record, attr string) any {
 	}
 	return owner
 }
+
+// tombstoneModel is the model of a remove's tombstone (db.TombstoneModel).
+const tombstoneModel = "~tombstone"
+
+// Limits of what a btree entry holds (about a third of an 8 KB page):
+// larger keys would fail inside the transaction; they are refused first.
+const (
+	maxKeyBytes   = 2048
+	maxEntryBytes = 2600
+)
+
+// checkRecord refuses, before anything is sent, a record the tables
+// cannot hold, so the transaction stays usable (iotod's database goes on
+// with the other changes of a batch after an item's error).
+func (s *Store) checkRecord(rec *pipeline.Record) error {
+	if rec == nil {
+		return fmt.Errorf("%w: %s: put of a nil record", pipeline.ErrInvalid, s.where)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: put %s: %s", pipeline.ErrInvalid, s.where, rec.Key, fmt.Sprintf(format, args...))
+	}
+	if rec.Expires < 0 {
+		return bad("negative expiry")
+	}
+	if !isText(rec.Model) || !isText(rec.Version.Origin) {
+		return bad("the model or version origin is not UTF-8 text without NUL")
+	}
+	keyLen := len(rec.Key.PK) + len(rec.Key.SK)
+	if keyLen > maxKeyBytes {
+		return fmt.Errorf("%w: %s: put %s: key of %d bytes, at most %d", pipeline.ErrTooLarge, s.where,
+			pipeline.Key{PK: pipeline.Truncate(rec.Key.PK, 64), SK: pipeline.Truncate(rec.Key.SK, 64)}, keyLen, maxKeyBytes)
+	}
+	for _, e := range rec.Indexes {
+		if e.Index == "" || e.Index == pipeline.PrimaryIndex {
+			return bad("index entry names index %q", e.Index)
+		}
+		if n := keyLen + len(e.Index) + len(e.Hash) + len(e.Sort); n > maxEntryBytes {
+			return fmt.Errorf("%w: %s: put %s: entry of index %s of %d bytes, at most %d", pipeline.ErrTooLarge, s.where, rec.Key, e.Index, n, maxEntryBytes)
+		}
+	}
+	return nil
+}
+
+// isText reports whether s can be a PostgreSQL text value.
+func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }

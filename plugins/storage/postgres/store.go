@@ -43,6 +43,9 @@ type Store struct {
 	// beforeCommit, when set (tests), runs after an update's outbox rows
 	// are inserted, just before its commit.
 	beforeCommit func()
+	// sending, when set (tests), sees each batch of statements an
+	// update's transaction sends.
+	sending func(*pgx.Batch)
 
 	gate pipeline.StoreGate
 }
@@ -217,6 +220,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) (
 	}
 	defer rollback(ctx, tx)
 	t := &writeTx{readTx: *newReadTx(s, tx)}
+	t.hasEntries = make(map[pipeline.Key]bool)
 	if err := fn(t); err != nil {
 		return nil, nil, err
 	}

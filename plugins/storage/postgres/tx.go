@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,6 +64,12 @@ type readTx struct {
 	// cache holds what Prefetch read, by key (nil: missing), until the
 	// key's Get, Put or Delete.
 	cache map[pipeline.Key]*pipeline.Record
+	// hasEntries tells, by key, whether the key's record has rows in
+	// entries, as far as this transaction knows (a writeTx's; nil in a
+	// View): false when it read the key missing or its record without
+	// index entries, or its last write left none; absent when unknown.
+	// Put deletes the entries of a key only unless known to be none.
+	hasEntries map[pipeline.Key]bool
 }
 
 func newReadTx(s *Store, q pgx.Tx) *readTx {
@@ -79,10 +83,34 @@ func (t *readTx) flush(ctx context.Context) error {
 	}
 	b := t.pending
 	t.pending = nil
+	return t.send(ctx, b, "write")
+}
+
+// send sends the statements of b in one round trip.
+func (t *readTx) send(ctx context.Context, b *pgx.Batch, what string) error {
+	if t.s.sending != nil {
+		t.s.sending(b)
+	}
 	if err := t.q.SendBatch(ctx, b).Close(); err != nil {
-		return t.s.fail("write", err)
+		return t.s.fail(what, err)
 	}
 	return nil
+}
+
+// saw notes, in a writeTx, whether the record read at key (nil: missing)
+// has index entries. It may have expired: its entries are there until
+// the sweep.
+func (t *readTx) saw(key pipeline.Key, r *pipeline.Record) {
+	if t.hasEntries != nil {
+		t.hasEntries[key] = r != nil && len(r.Indexes) > 0
+	}
+}
+
+// mayHaveEntries reports whether the record at key may have rows in
+// entries, as far as the transaction knows.
+func (t *readTx) mayHaveEntries(key pipeline.Key) bool {
+	has, known := t.hasEntries[key]
+	return has || !known
 }
 
 // scanRecord reads one row of recordColumns.
@@ -124,6 +152,7 @@ func (t *readTx) Get(ctx context.Context, key pipeline.Key) (*pipeline.Record, e
 		} else if err != nil {
 			return nil, t.s.fail("get "+key.String(), err)
 		}
+		t.saw(key, r)
 	}
 	if r == nil || t.expired(r) {
 		return nil, fmt.Errorf("%s: get %s: %w", t.s.where, key, pipeline.ErrNotFound)
@@ -160,6 +189,9 @@ func (t *readTx) Prefetch(ctx context.Context, keys []pipeline.Key) error {
 	}
 	for _, r := range found {
 		t.cache[r.Key] = r
+	}
+	for _, k := range keys {
+		t.saw(k, t.cache[k])
 	}
 	return nil
 }
@@ -200,9 +232,10 @@ func (t *writeTx) Put(ctx context.Context, rec *pipeline.Record) error {
 	delete(t.cache, rec.Key)
 	err := t.queue(ctx, t.s.sql.upsert, pk, sk, rec.Model, item, encodeIndexes(rec.Indexes), rec.Version.Wall,
 		int64(rec.Version.Counter), rec.Version.Origin, expires, ownerOf(rec, t.s.cfg.OwnerAttribute))
-	if err == nil {
+	if err == nil && t.mayHaveEntries(rec.Key) {
 		err = t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
 	}
+	t.hasEntries[rec.Key] = len(rec.Indexes) > 0
 	if err == nil && len(rec.Indexes) > 0 {
 		ix, hash, sort := make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes))
 		for i, e := range rec.Indexes {
@@ -220,6 +253,10 @@ func (t *writeTx) Delete(ctx context.Context, key pipeline.Key) error {
 	if err := t.queue(ctx, t.s.sql.deleteItem, pk, sk); err != nil {
 		return err
 	}
+	if !t.mayHaveEntries(key) {
+		return nil
+	}
+	t.hasEntries[key] = false
 	return t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
 }
 
@@ -237,48 +274,3 @@ func (t *writeTx) Emit(_ context.Context, ch *pipeline.Change) error {
 	t.emits = append(t.emits, ch)
 	return nil
 }
-
-// tombstoneModel is the model of a remove's tombstone (db.TombstoneModel).
-const tombstoneModel = "~tombstone"
-
-// Limits of what a btree entry holds (about a third of an 8 KB page):
-// larger keys would fail inside the transaction; they are refused first.
-const (
-	maxKeyBytes   = 2048
-	maxEntryBytes = 2600
-)
-
-// checkRecord refuses, before anything is sent, a record the tables
-// cannot hold, so the transaction stays usable (iotod's database goes on
-// with the other changes of a batch after an item's error).
-func (s *Store) checkRecord(rec *pipeline.Record) error {
-	if rec == nil {
-		return fmt.Errorf("%w: %s: put of a nil record", pipeline.ErrInvalid, s.where)
-	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: put %s: %s", pipeline.ErrInvalid, s.where, rec.Key, fmt.Sprintf(format, args...))
-	}
-	if rec.Expires < 0 {
-		return bad("negative expiry")
-	}
-	if !isText(rec.Model) || !isText(rec.Version.Origin) {
-		return bad("the model or version origin is not UTF-8 text without NUL")
-	}
-	keyLen := len(rec.Key.PK) + len(rec.Key.SK)
-	if keyLen > maxKeyBytes {
-		return fmt.Errorf("%w: %s: put %s: key of %d bytes, at most %d", pipeline.ErrTooLarge, s.where,
-			pipeline.Key{PK: pipeline.Truncate(rec.Key.PK, 64), SK: pipeline.Truncate(rec.Key.SK, 64)}, keyLen, maxKeyBytes)
-	}
-	for _, e := range rec.Indexes {
-		if e.Index == "" || e.Index == pipeline.PrimaryIndex {
-			return bad("index entry names index %q", e.Index)
-		}
-		if n := keyLen + len(e.Index) + len(e.Hash) + len(e.Sort); n > maxEntryBytes {
-			return fmt.Errorf("%w: %s: put %s: entry of index %s of %d bytes, at most %d", pipeline.ErrTooLarge, s.where, rec.Key, e.Index, n, maxEntryBytes)
-		}
-	}
-	return nil
-}
-
-// isText reports whether s can be a PostgreSQL text value.
-func isText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
