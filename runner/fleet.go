@@ -28,10 +28,13 @@ import (
 // mutex: nothing is logged per message); GET /v1/devices lists it, and
 // the iotod_fleet_* metrics sum it up with a bounded label set.
 //
-// It survives a restart: every fleetSaveEvery the devices that changed
-// are written to the worker's cloud store, one iotod-internal meta record
+// It survives a restart: every fleetSaveEvery the devices with news are
+// written to the worker's cloud store, one iotod-internal meta record
 // each (pk "~meta", sk "fleet#<site>": catch-ups, finds and the DynamoDB
-// stream skip them), read back at start. A save merges with what the
+// stream skip them), read back at start. News that is only contact (the
+// times, the count of changes) waits until the device's record is
+// fleetLazyEvery old; a new device, a refusal or another catch-up cursor
+// goes at the next save; everything goes at shutdown. A save merges with what the
 // store holds (times: the later; counters: what is stored plus what
 // this worker counted since its last save), so several workers on one
 // store add up instead of overwriting each other.
@@ -48,7 +51,11 @@ const (
 
 	fleetSaveEvery   = 5 * time.Second
 	fleetReloadEvery = time.Minute
-	fleetMetaPrefix  = "fleet#"
+	// fleetLazyEvery is how often a device whose news is only contact
+	// (times, counts of applied changes) is saved: a busy fleet costs one
+	// write per device per minute, not one per save.
+	fleetLazyEvery  = time.Minute
+	fleetMetaPrefix = "fleet#"
 	// fleetChunk is the most records one save transaction writes.
 	fleetChunk = 25
 	// maxRefusalLen bounds a kept refusal reason.
@@ -145,6 +152,8 @@ type fleetEntry struct {
 	lower string // the site in lower case, for filters
 	// changes and refused are counted since the last save.
 	changes, refused int64
+	// saved is when it was last saved (zero: never).
+	saved time.Time
 }
 
 // fleetSave is a device's record and counts on their way to the store.
@@ -163,14 +172,18 @@ type Fleet struct {
 	max   int
 	now   func() time.Time
 
-	saveEvery, reloadEvery time.Duration
+	saveEvery, reloadEvery, lazyEvery time.Duration
 	// connected reads the sites connected to the embedded broker (nil:
 	// no broker in this process).
 	connected func() map[string]bool
 
-	mu       sync.Mutex
-	devices  map[string]*fleetEntry
-	dirty    map[string]struct{}
+	mu      sync.Mutex
+	devices map[string]*fleetEntry
+	// dirty holds the devices with news since their last save: true
+	// when it is urgent (a new device, a refusal, another catch-up
+	// cursor: saved at the next save), false when it is contact only
+	// (saved once lazyEvery has passed since the device's last save).
+	dirty    map[string]bool
 	pending  map[string]int // by site: down changes in flight
 	restored bool
 	savedAt  time.Time
@@ -193,8 +206,8 @@ func newFleet(store pipeline.Store, site string, log *slog.Logger) *Fleet {
 	}
 	return &Fleet{store: store, clock: pipeline.NewClock(site), log: log, max: MaxFleetDevices,
 		now:       func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
-		saveEvery: fleetSaveEvery, reloadEvery: fleetReloadEvery,
-		devices: map[string]*fleetEntry{}, dirty: map[string]struct{}{}, pending: map[string]int{},
+		saveEvery: fleetSaveEvery, reloadEvery: fleetReloadEvery, lazyEvery: fleetLazyEvery,
+		devices: map[string]*fleetEntry{}, dirty: map[string]bool{}, pending: map[string]int{},
 		done: make(chan struct{}), m: newFleetMetrics()}
 }
 
@@ -209,11 +222,14 @@ func (f *Fleet) touch(site string, now time.Time) *fleetEntry {
 		}
 		e = &fleetEntry{rec: DeviceRecord{Site: site, FirstSeen: now}, lower: strings.ToLower(site)}
 		f.devices[site] = e
+		f.dirty[site] = true
 	}
 	if now.After(e.rec.LastSeen) {
 		e.rec.LastSeen = now
 	}
-	f.dirty[site] = struct{}{}
+	if _, ok := f.dirty[site]; !ok {
+		f.dirty[site] = false // contact only, unless urgent news comes
+	}
 	return e
 }
 
@@ -242,6 +258,7 @@ func (f *Fleet) upBatch(site string, received, refused int, reason string) {
 		e.refused += int64(refused)
 		e.rec.LastRefusedAt = now
 		e.rec.LastRefusal = pipeline.Truncate(reason, maxRefusalLen)
+		f.dirty[site] = true
 	}
 }
 
@@ -273,7 +290,11 @@ func (f *Fleet) syncRequest(site string, req *pipeline.SyncRequest) {
 	}
 	e.rec.LastSync = now
 	if req != nil {
-		e.rec.Cursor, e.rec.FullSync = pipeline.Truncate(req.Cursor, 64), req.Full
+		cursor := pipeline.Truncate(req.Cursor, 64)
+		if cursor != e.rec.Cursor || req.Full != e.rec.FullSync {
+			e.rec.Cursor, e.rec.FullSync = cursor, req.Full
+			f.dirty[site] = true
+		}
 	}
 }
 
@@ -549,21 +570,28 @@ func (f *Fleet) load(ctx context.Context) error {
 	return nil
 }
 
-// save writes the devices that changed since the last save, merged with
-// what the store holds. What cannot be written stays to save next time.
-func (f *Fleet) save(ctx context.Context) error {
+// save writes the devices with urgent news, and those with other news
+// not saved for lazyEvery (all of them with all), merged with what the
+// store holds. What cannot be written stays to save next time.
+func (f *Fleet) save(ctx context.Context, all bool) error {
 	if f.store == nil {
 		return nil
 	}
 	f.mu.Lock()
+	now := time.Now()
 	todo := make([]fleetSave, 0, len(f.dirty))
-	for site := range f.dirty {
-		if e := f.devices[site]; e != nil {
+	for site, urgent := range f.dirty {
+		e := f.devices[site]
+		switch {
+		case e == nil:
+		case urgent || all || now.Sub(e.saved) >= f.lazyEvery:
 			todo = append(todo, fleetSave{rec: e.rec, changes: e.changes, refused: e.refused})
-			e.changes, e.refused = 0, 0
+			e.changes, e.refused, e.saved = 0, 0, now
+		default:
+			continue // later
 		}
+		delete(f.dirty, site)
 	}
-	clear(f.dirty)
 	f.mu.Unlock()
 	if len(todo) == 0 {
 		return nil
@@ -656,7 +684,7 @@ func (f *Fleet) giveBack(todo []fleetSave) {
 		if e := f.devices[s.rec.Site]; e != nil {
 			e.changes += s.changes
 			e.refused += s.refused
-			f.dirty[s.rec.Site] = struct{}{}
+			f.dirty[s.rec.Site] = true // next time
 		}
 	}
 }
@@ -708,7 +736,7 @@ func (f *Fleet) run(ctx context.Context) {
 
 // saveLogged saves, logging the first failure in a row and the recovery.
 func (f *Fleet) saveLogged(ctx context.Context) {
-	err := f.save(ctx)
+	err := f.save(ctx, false)
 	f.mu.Lock()
 	was := f.saveDown
 	f.saveDown = err != nil
@@ -736,7 +764,7 @@ func (f *Fleet) close(ctx context.Context) error {
 			return fmt.Errorf("fleet: %w", ctx.Err())
 		}
 	}
-	return f.save(ctx)
+	return f.save(ctx, true)
 }
 
 // Fleet is the cloud's index of devices (nil on a device: no receiver

@@ -241,9 +241,9 @@ func TestFleetSavesAndRestores(t *testing.T) {
 	require.NoError(t, w1.load(ctx))
 	fillFleet(t, w1, 60, t0)
 	w1.syncRequest("dev-00001", &pipeline.SyncRequest{Cursor: "0001764069700000.00000000.cloud"})
-	require.NoError(t, w1.save(ctx))
+	require.NoError(t, w1.save(ctx, true))
 	assert.Empty(t, w1.dirty)
-	require.NoError(t, w1.save(ctx), "nothing to save")
+	require.NoError(t, w1.save(ctx, true), "nothing to save")
 
 	// A second worker on the same store hears dev-00001 too.
 	w2 := newFleet(st, "cloud-2", nil)
@@ -257,9 +257,9 @@ func TestFleetSavesAndRestores(t *testing.T) {
 	assert.EqualValues(t, 3+5, d1.Changes, "w1's saved and w2's own")
 	assert.EqualValues(t, 1+1, d1.Refused)
 	assert.Equal(t, "refused by w2", d1.LastRefusal, "the later refusal")
-	require.NoError(t, w2.save(ctx))
+	require.NoError(t, w2.save(ctx, true))
 	w1.upBatch("dev-00001", 1, 0, "")
-	require.NoError(t, w1.save(ctx))
+	require.NoError(t, w1.save(ctx, true))
 	require.NoError(t, st.Close(ctx))
 
 	// A restart: every device and its counts are back.
@@ -306,9 +306,9 @@ func TestFleetSaveFailureKeepsCounts(t *testing.T) {
 	f.upBatch("dev-1", 4, 1, "no")
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	require.Error(t, f.save(cctx))
+	require.Error(t, f.save(cctx, true))
 	assert.Contains(t, f.dirty, "dev-1")
-	require.NoError(t, f.save(ctx))
+	require.NoError(t, f.save(ctx, true))
 	require.NoError(t, st.Close(ctx))
 
 	st = openBadger(t, dir)
@@ -418,4 +418,50 @@ func TestFleetInRunner(t *testing.T) {
 	require.NoError(t, err)
 	got := p.Devices[0]
 	assert.Equal(t, d.DeviceRecord, got.DeviceRecord, "every saved field survives")
+}
+
+// TestFleetSavesLazily: news that is only contact waits until the
+// device's record is lazyEvery old; a new device, a refusal and another
+// catch-up cursor go at the next save; a save of all (shutdown) takes
+// everything.
+func TestFleetSavesLazily(t *testing.T) {
+	ctx := context.Background()
+	st := openBadger(t, t.TempDir())
+	defer func() { require.NoError(t, st.Close(ctx)) }()
+	stored := func() DeviceRecord {
+		t.Helper()
+		g := newFleet(st, "reader", nil)
+		require.NoError(t, g.load(ctx))
+		p, err := g.List(FleetQuery{Limit: 10})
+		require.NoError(t, err)
+		if len(p.Devices) == 0 {
+			return DeviceRecord{}
+		}
+		return p.Devices[0].DeviceRecord
+	}
+	f := newFleet(st, "cloud", nil)
+	f.lazyEvery = time.Hour
+	step := func(what string, want int64, record func()) {
+		t.Helper()
+		record()
+		require.NoError(t, f.save(ctx, false))
+		assert.Equal(t, want, stored().Changes, what)
+	}
+	step("a new device: at once", 1, func() { f.upBatch("dev-1", 1, 0, "") })
+	step("contact only: later", 1, func() { f.upBatch("dev-1", 5, 0, "") })
+	step("the same cursor: later", 1, func() { f.syncRequest("dev-1", &pipeline.SyncRequest{}) })
+	step("a refusal: at once", 7, func() { f.upBatch("dev-1", 1, 1, "no") })
+	step("another cursor: at once", 9, func() {
+		f.upBatch("dev-1", 2, 0, "")
+		f.syncRequest("dev-1", &pipeline.SyncRequest{Cursor: "0001764069700000.00000000.cloud"})
+	})
+	step("contact only: later", 9, func() { f.acked("dev-1") })
+	f.lazyEvery = 0
+	step("contact only, once the record is old enough", 9, func() {})
+	assert.Equal(t, f.devices["dev-1"].rec.LastAck, stored().LastAck)
+	f.lazyEvery = time.Hour
+	f.upBatch("dev-1", 1, 0, "")
+	require.NoError(t, f.save(ctx, true))
+	assert.EqualValues(t, 10, stored().Changes, "everything at shutdown")
+	assert.Empty(t, f.dirty)
 }

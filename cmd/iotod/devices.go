@@ -69,7 +69,7 @@ func printDevices(w io.Writer, p *api.Devices, q api.DevicesQuery, now time.Time
 		for _, d := range p.Devices {
 			refusal := "-"
 			if d.LastRefusal != "" {
-				refusal = ago(d.LastRefusedAt, now) + ": " + cut(strings.ReplaceAll(d.LastRefusal, "\n", " "), 80)
+				refusal = ago(d.LastRefusedAt, now) + ": " + cut(strings.ReplaceAll(d.LastRefusal, "\n", " "), 100)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Site, ago(d.LastSeen, now), connected(d.Connected),
 				catchUpFrom(d, now), d.Pending, d.Changes, d.Refused, refusal)
