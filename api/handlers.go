@@ -48,6 +48,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/batch", s.batch)
 	s.mux.HandleFunc("POST /v1/transact", s.transact)
 	s.pipelineRoutes()
+	if s.ui {
+		s.uiRoutes()
+	}
 	s.mux.HandleFunc("/", s.noRoute)
 }
 

@@ -39,6 +39,8 @@ type Options struct {
 	// cloud side's in the all-in-one setup), addressed with ?storage=NAME
 	// on the model endpoints.
 	Stores map[string]Database
+	// UI serves the status page at / (ui.go; the config's api.ui).
+	UI bool
 
 	_ struct{}
 }
@@ -52,6 +54,7 @@ type Server struct {
 	site    string
 	log     *slog.Logger
 	maxBody int64
+	ui      bool
 	mux     *http.ServeMux
 	http    *http.Server
 
@@ -65,7 +68,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DB == nil {
 		return nil, errors.New("api: Options.DB is required")
 	}
-	s := &Server{db: opts.DB, name: opts.Name, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes}
+	s := &Server{db: opts.DB, name: opts.Name, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes, ui: opts.UI}
 	if r, ok := s.pipes.(*runner.Runner); ok && r == nil {
 		s.pipes = nil // a nil *Runner in the interface means none
 	}
@@ -92,15 +95,17 @@ func NewServer(opts Options) (*Server, error) {
 
 // Handler returns the API's handler. Requests not from a unix socket must
 // name a loopback host (127.0.0.1, [::1] or localhost), which defeats DNS
-// rebinding from web pages.
+// rebinding from web pages; a browser's POST from another origin is
+// refused (sameOrigin).
 func (s *Server) Handler() http.Handler {
+	next := s.sameOrigin(s.mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !fromUnixConn(r.Context()) && !loopbackHost(r.Host) {
 			s.writeError(w, r, errStatus(http.StatusForbidden, CodeForbidden,
 				"host %q is not a loopback name: use 127.0.0.1, [::1] or localhost", r.Host))
 			return
 		}
-		s.mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -167,6 +167,9 @@ type APIConfig struct {
 	// Socket is an optional unix socket path, relative to the config
 	// folder; the socket is made readable and writable by its owner only.
 	Socket string `yaml:"socket" desc:"optional unix socket for the same API, mode 0600"`
+	// UI serves the status page at / on the same addresses (default
+	// true; docs/operations.md, "The status page").
+	UI bool `yaml:"ui" desc:"serve the status page (pipelines, dead letters, the fleet) at / of the API"`
 
 	_ struct{}
 }
@@ -197,7 +200,7 @@ const DefaultAckTimeout = 10 * time.Second
 // newDefaultConfig returns a Config holding every default.
 func newDefaultConfig() *Config {
 	return &Config{
-		API:          APIConfig{Listen: DefaultListen},
+		API:          APIConfig{Listen: DefaultListen, UI: true},
 		MaxClockSkew: pipeline.DefaultMaxClockSkew,
 		DeadLetters:  DeadLettersConfig{MaxSize: DefaultDeadLetterMax, Keep: DefaultDeadLetterKeep},
 		Storage:      map[string]*StorageConfig{},

@@ -107,7 +107,7 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 			stores[other] = run.DB(other)
 		}
 	}
-	srv, err := api.NewServer(api.Options{DB: run.DB(name), Name: name, Stores: stores, Site: cfg.Site, Logger: log, Pipelines: pipes})
+	srv, err := api.NewServer(api.Options{DB: run.DB(name), Name: name, Stores: stores, Site: cfg.Site, Logger: log, Pipelines: pipes, UI: cfg.API.UI})
 	if err != nil {
 		return err
 	}

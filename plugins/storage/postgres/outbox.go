@@ -14,17 +14,19 @@ import (
 // payload is the schema.
 const notifyChannel = "iotod_outbox"
 
-// writeEmits inserts the update's changes into the outbox, in order, as
-// the last statements before the commit, under the schema's advisory
-// lock: held until the commit, it makes every process's outbox inserts
-// wait for the previous commit, so seqs are assigned in commit order and
-// a reader that sees a seq sees every lower one (doc.go). It returns the
-// seqs, which Update gives the changes once the commit succeeded.
+// writeEmits sends the update's pending writes and inserts its changes
+// into the outbox, in order, as the last statements before the commit
+// (in the same round trip), under the schema's advisory lock: held until
+// the commit, it makes every process's outbox inserts wait for the
+// previous commit, so seqs are assigned in commit order and a reader that
+// sees a seq sees every lower one (doc.go). It returns the seqs, which
+// Update gives the changes once the commit succeeded.
 func (t *writeTx) writeEmits(ctx context.Context) ([]uint64, error) {
 	if len(t.emits) == 0 {
-		return nil, nil
+		return nil, t.flush(ctx)
 	}
 	b := &pgx.Batch{}
+	t.queueWrites(b)
 	b.Queue("SELECT pg_advisory_xact_lock($1)", t.s.seqLock)
 	seqs := make([]uint64, len(t.emits))
 	for i, ch := range t.emits {

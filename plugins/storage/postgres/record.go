@@ -53,7 +53,7 @@ func decodeIndexes(b []byte) ([]pipeline.IndexEntry, error) {
 // attribute attr of its item, or the owner its tombstone names. Records
 // of other internal models (named "~...") and items without the
 // attribute (as a string fit for a text column) have none (nil: NULL).
-func ownerOf(rec *pipeline.Record, attr string) any {
+func ownerOf(rec *pipeline.Record, attr string) *string {
 	if attr == "" {
 		return nil
 	}
@@ -77,7 +77,7 @@ func ownerOf(rec *pipeline.Record, attr string) any {
 	if json.Unmarshal(raw, &owner) != nil || owner == "" || !isText(owner) {
 		return nil
 	}
-	return owner
+	return &owner
 }
 
 // tombstoneModel is the model of a remove's tombstone (db.TombstoneModel).

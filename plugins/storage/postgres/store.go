@@ -224,9 +224,6 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx pipeline.Tx) error) (
 	if err := fn(t); err != nil {
 		return nil, nil, err
 	}
-	if err := t.flush(ctx); err != nil {
-		return nil, nil, err
-	}
 	seqs, err := t.writeEmits(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -35,22 +33,21 @@ func newStatements(n names) statements {
 		// scan on small tables.
 		getMany: "SELECT " + recordColumns + " FROM unnest($1::bytea[], $2::bytea[]) AS k(pk, sk) CROSS JOIN LATERAL (SELECT " +
 			itemColumns + " FROM " + n.items + " i WHERE i.pk = k.pk AND i.sk = k.sk LIMIT 1) r",
+		// Many rows per statement, one array per column; a key at most
+		// once (PostgreSQL refuses to update a row twice in a statement).
 		upsert: "INSERT INTO " + n.items + " (pk, sk, model, item, indexes, wall, counter, origin, expires, owner) " +
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (pk, sk) DO UPDATE SET " +
+			"SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[], $6::bigint[], $7::bigint[], " +
+			"$8::text[], $9::bigint[], $10::text[]) ON CONFLICT (pk, sk) DO UPDATE SET " +
 			"model = EXCLUDED.model, item = EXCLUDED.item, indexes = EXCLUDED.indexes, wall = EXCLUDED.wall, " +
 			"counter = EXCLUDED.counter, origin = EXCLUDED.origin, expires = EXCLUDED.expires, owner = EXCLUDED.owner",
 		deleteItem:    "DELETE FROM " + n.items + " WHERE pk = $1 AND sk = $2",
 		deleteEntries: "DELETE FROM " + n.entries + " WHERE pk = $1 AND sk = $2",
 		insertEntries: "INSERT INTO " + n.entries + " (ix, hash, sort, pk, sk) " +
-			"SELECT e.ix, e.hash, e.sort, $4, $5 FROM unnest($1::bytea[], $2::bytea[], $3::bytea[]) AS e(ix, hash, sort) ON CONFLICT DO NOTHING",
+			"SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[]) ON CONFLICT DO NOTHING",
 		insertOutbox: "INSERT INTO " + n.outbox + " (model, op, pk, sk, item, wall, counter, vorigin, origin, time) " +
 			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
 	}
 }
-
-// maxPending is how many queued write statements a transaction sends at
-// most in one batch.
-const maxPending = 1024
 
 // readTx is a pipeline.ReadTx on a PostgreSQL transaction; now fixes the
 // instant against which expiry is judged.
@@ -60,7 +57,7 @@ type readTx struct {
 	now int64
 	// pending are the writes not yet sent (a writeTx's); every read sends
 	// them first, so a transaction reads its own writes.
-	pending *pgx.Batch
+	pending *pendingWrites
 	// cache holds what Prefetch read, by key (nil: missing), until the
 	// key's Get, Put or Delete.
 	cache map[pipeline.Key]*pipeline.Record
@@ -78,11 +75,11 @@ func newReadTx(s *Store, q pgx.Tx) *readTx {
 
 // flush sends the pending writes in one round trip.
 func (t *readTx) flush(ctx context.Context) error {
-	if t.pending == nil || t.pending.Len() == 0 {
+	if t.pending.empty() {
 		return nil
 	}
-	b := t.pending
-	t.pending = nil
+	b := &pgx.Batch{}
+	t.queueWrites(b)
 	return t.send(ctx, b, "write")
 }
 
@@ -193,84 +190,5 @@ func (t *readTx) Prefetch(ctx context.Context, keys []pipeline.Key) error {
 	for _, k := range keys {
 		t.saw(k, t.cache[k])
 	}
-	return nil
-}
-
-// writeTx is a pipeline.Tx: writes are queued and sent in batches.
-type writeTx struct {
-	readTx
-	emits []*pipeline.Change
-}
-
-// queue adds a write statement, sending the batch when it is full.
-func (t *writeTx) queue(ctx context.Context, sql string, args ...any) error {
-	if t.pending == nil {
-		t.pending = &pgx.Batch{}
-	}
-	t.pending.Queue(sql, args...)
-	if t.pending.Len() >= maxPending {
-		return t.flush(ctx)
-	}
-	return nil
-}
-
-// Put writes rec and its index entries, replacing the record at its key
-// and that record's entries.
-func (t *writeTx) Put(ctx context.Context, rec *pipeline.Record) error {
-	if err := t.s.checkRecord(rec); err != nil {
-		return err
-	}
-	expires := rec.Expires
-	if rec.Model == tombstoneModel && t.s.cfg.TombstoneTTL > 0 {
-		expires = max(expires, time.Now().Add(t.s.cfg.TombstoneTTL).UnixMilli())
-	}
-	pk, sk := []byte(rec.Key.PK), []byte(rec.Key.SK)
-	item := bytes.Clone(rec.Item)
-	if item == nil {
-		item = []byte{}
-	}
-	delete(t.cache, rec.Key)
-	err := t.queue(ctx, t.s.sql.upsert, pk, sk, rec.Model, item, encodeIndexes(rec.Indexes), rec.Version.Wall,
-		int64(rec.Version.Counter), rec.Version.Origin, expires, ownerOf(rec, t.s.cfg.OwnerAttribute))
-	if err == nil && t.mayHaveEntries(rec.Key) {
-		err = t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
-	}
-	t.hasEntries[rec.Key] = len(rec.Indexes) > 0
-	if err == nil && len(rec.Indexes) > 0 {
-		ix, hash, sort := make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes)), make([][]byte, len(rec.Indexes))
-		for i, e := range rec.Indexes {
-			ix[i], hash[i], sort[i] = []byte(e.Index), []byte(e.Hash), []byte(e.Sort)
-		}
-		err = t.queue(ctx, t.s.sql.insertEntries, ix, hash, sort, pk, sk)
-	}
-	return err
-}
-
-// Delete removes the record at key and its entries; a missing key is fine.
-func (t *writeTx) Delete(ctx context.Context, key pipeline.Key) error {
-	delete(t.cache, key)
-	pk, sk := []byte(key.PK), []byte(key.SK)
-	if err := t.queue(ctx, t.s.sql.deleteItem, pk, sk); err != nil {
-		return err
-	}
-	if !t.mayHaveEntries(key) {
-		return nil
-	}
-	t.hasEntries[key] = false
-	return t.queue(ctx, t.s.sql.deleteEntries, pk, sk)
-}
-
-// Emit queues ch for the outbox; it is inserted, and its Seq assigned,
-// when the update commits.
-func (t *writeTx) Emit(_ context.Context, ch *pipeline.Change) error {
-	if ch == nil {
-		return fmt.Errorf("%w: %s: emit of a nil change", pipeline.ErrInvalid, t.s.where)
-	}
-	for _, f := range []struct{ name, v string }{{"model", ch.Model}, {"op", string(ch.Op)}, {"origin", ch.Origin}, {"version origin", ch.Version.Origin}} {
-		if !isText(f.v) {
-			return fmt.Errorf("%w: %s: emit %s: the %s is not UTF-8 text without NUL", pipeline.ErrInvalid, t.s.where, ch.Key, f.name)
-		}
-	}
-	t.emits = append(t.emits, ch)
 	return nil
 }
