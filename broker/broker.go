@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -64,7 +65,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, metrics prometh
 	// mochi compares the size a fixed header announces with this before
 	// it reads (and allocates) the rest of the packet.
 	caps.MaximumPacketSize = uint32(cfg.MaxPacket)
-	server := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps, Logger: slog.New(demote{logger.Handler()})})
+	server := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps, Logger: slog.New(demote{Handler: logger.Handler()})})
 	hook := newACLHook(&cfg, topics, logger, m)
 	hook.server = server
 	if err := server.AddHook(hook, nil); err != nil {
@@ -163,7 +164,10 @@ func loadTLS(c *TLSConfig) (*tls.Config, error) {
 // away, or the broker closed it at shutdown): debug too. mochi's listener
 // reports the end of each client connection with an empty message: that
 // line gets one.
-type demote struct{ slog.Handler }
+type demote struct {
+	slog.Handler
+	listener bool // the listener's logger (mochi adds its "listener")
+}
 
 func (d demote) Enabled(ctx context.Context, l slog.Level) bool {
 	return d.Handler.Enabled(ctx, d.level(l))
@@ -177,7 +181,7 @@ func (d demote) Handle(ctx context.Context, r slog.Record) error {
 		}
 		return true
 	})
-	if r.Message == "" {
+	if r.Message == "" && d.listener {
 		r.Message = "client connection ended"
 	}
 	if !d.Handler.Enabled(ctx, r.Level) {
@@ -186,8 +190,14 @@ func (d demote) Handle(ctx context.Context, r slog.Record) error {
 	return d.Handler.Handle(ctx, r)
 }
 
-func (d demote) WithAttrs(attrs []slog.Attr) slog.Handler { return demote{d.Handler.WithAttrs(attrs)} }
-func (d demote) WithGroup(name string) slog.Handler       { return demote{d.Handler.WithGroup(name)} }
+func (d demote) WithAttrs(attrs []slog.Attr) slog.Handler {
+	listener := d.listener || slices.ContainsFunc(attrs, func(a slog.Attr) bool { return a.Key == "listener" })
+	return demote{d.Handler.WithAttrs(attrs), listener}
+}
+
+func (d demote) WithGroup(name string) slog.Handler {
+	return demote{d.Handler.WithGroup(name), d.listener}
+}
 
 func (demote) level(l slog.Level) slog.Level {
 	if l == slog.LevelInfo {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"slices"
@@ -296,4 +297,26 @@ func attrsOf(r slog.Record) []slog.Attr {
 	var out []slog.Attr
 	r.Attrs(func(a slog.Attr) bool { out = append(out, a); return true })
 	return out
+}
+
+// TestDemote: mochi's info lines and its warnings about a closed
+// connection are debug lines; only the listener's empty-message line is
+// named, another's (a hook's) is left as mochi wrote it.
+func TestDemote(t *testing.T) {
+	logs := &records{}
+	log := slog.New(demote{Handler: logs})
+	log.Info("hook added")
+	log.With("listener", "iotod").Warn("", "error", &net.OpError{Op: "read", Err: net.ErrClosed})
+	log.With("listener", "iotod").Warn("", "error", errors.New("bad packet"))
+	log.With("hook", "badger-db").Error("", "error", errors.New("db not open"))
+	got := logs.all()
+	require.Len(t, got, 4)
+	for i, want := range []struct {
+		level slog.Level
+		msg   string
+	}{{slog.LevelDebug, "hook added"}, {slog.LevelDebug, "client connection ended"},
+		{slog.LevelWarn, "client connection ended"}, {slog.LevelError, ""}} {
+		assert.Equal(t, want.level, got[i].Level, "line %d", i)
+		assert.Equal(t, want.msg, got[i].Message, "line %d", i)
+	}
 }
