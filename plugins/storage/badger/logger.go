@@ -9,7 +9,9 @@ import (
 
 // badgerLogger routes badger's warnings and errors to slog, its info
 // messages at debug level except stalls (writes blocked behind level 0 or a
-// memtable flush), which are warnings, and drops its debug chatter.
+// memtable flush), which are warnings, and drops its debug chatter. Its
+// lines are marked library=badger: the logger has a component already
+// (storage/badger/NAME), and a key is given once.
 type badgerLogger struct{ log *slog.Logger }
 
 func (l badgerLogger) Errorf(format string, args ...any) {
@@ -35,5 +37,5 @@ func (l badgerLogger) emit(level slog.Level, format string, args []any) {
 		return
 	}
 	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
-	l.log.Log(context.Background(), level, msg, "component", "badger")
+	l.log.Log(context.Background(), level, msg, "library", "badger")
 }
