@@ -30,10 +30,17 @@
 // other (SQLSTATE 40001), or deadlock (40P01), the loser is rolled back
 // and its function runs again, after a short jittered pause, up to
 // conflict_retries times. Writes are queued and sent in one round trip
-// before the transaction's next read and at commit (pgx batches); a
+// before the transaction's next read and at commit (pgx batches): only a
+// key's last write is sent, the rows of every Put in one upsert statement
+// and their index entries in one insert (arrays, unnest), the entries of
+// a key deleted first unless the transaction read it without any. A
 // record the tables cannot hold is refused before anything is sent, so an
 // item's error leaves the transaction usable. Prefetch (pipeline.
-// Prefetcher) reads many keys in one query.
+// Prefetcher) reads many keys in one query, a primary-key lookup each.
+// Under SERIALIZABLE a sequential scan locks a whole table against every
+// concurrent write, an index scan only the pages it reads: an update's
+// transaction turns sequential scans off (SET LOCAL enable_seqscan), so
+// that its reads of small tables take index scans too.
 //
 // # Outbox order
 //

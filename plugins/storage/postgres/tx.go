@@ -65,7 +65,7 @@ type readTx struct {
 	// entries, as far as this transaction knows (a writeTx's; nil in a
 	// View): false when it read the key missing or its record without
 	// index entries, or its last write left none; absent when unknown.
-	// Put deletes the entries of a key only unless known to be none.
+	// A write deletes the entries of its key unless known to be none.
 	hasEntries map[pipeline.Key]bool
 }
 
