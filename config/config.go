@@ -44,6 +44,8 @@ type Config struct {
 	// Broker is the embedded MQTT broker iotod run starts, nil when the
 	// file has no broker key.
 	Broker *broker.Config
+	// Log is the log iotod run writes.
+	Log LogConfig
 
 	// Files are the config files as given to Load, in merge order.
 	Files []string
@@ -203,6 +205,7 @@ func newDefaultConfig() *Config {
 		API:          APIConfig{Listen: DefaultListen, UI: true},
 		MaxClockSkew: pipeline.DefaultMaxClockSkew,
 		DeadLetters:  DeadLettersConfig{MaxSize: DefaultDeadLetterMax, Keep: DefaultDeadLetterKeep},
+		Log:          LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Storage:      map[string]*StorageConfig{},
 		Transports:   map[string]*TransportConfig{},
 		Pipelines:    map[string]*PipelineConfig{},

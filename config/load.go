@@ -93,7 +93,7 @@ func (l *loader) sortErrors() {
 }
 
 // The top-level keys, in the order they are decoded.
-var topKeys = []string{"site", "schema", "api", "max_clock_skew", "memory_limit", "dead_letters", "storage", "transports", "broker", "pipelines"}
+var topKeys = []string{"site", "log", "schema", "api", "max_clock_skew", "memory_limit", "dead_letters", "storage", "transports", "broker", "pipelines"}
 
 var stringType = reflect.TypeFor[string]()
 
@@ -113,6 +113,9 @@ func (l *loader) build(root *yaml.Node) *Config {
 		return cfg
 	}
 	cfg.Site = l.str(mappingValue(root, "site"), "site")
+	if n := mappingValue(root, "log"); n != nil {
+		l.logSection(n, &cfg.Log)
+	}
 	if n := mappingValue(root, "dead_letters"); n != nil {
 		l.decode(n, "dead_letters", &cfg.DeadLetters)
 		if d := cfg.DeadLetters; d.MaxSize < 64*pipeline.Kilobyte || d.MaxSize > pipeline.Gigabyte {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/iotod/iotod/api"
+	"github.com/iotod/iotod/config"
 	"github.com/iotod/iotod/runner"
 )
 
@@ -23,6 +26,7 @@ const shutdownTimeout = 10 * time.Second
 
 func newRunCmd() *cobra.Command {
 	var drain time.Duration
+	var level string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Open the stores, run the pipelines and serve the local API until SIGINT or SIGTERM",
@@ -33,24 +37,44 @@ acknowledgements (up to --drain-timeout), then everything closes. Whatever is
 not acknowledged stays in its outbox and is sent after the next start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			if level != "" && !slices.Contains(config.LogLevels, level) {
+				return fmt.Errorf("--log-level: %q is not one of %s", level, strings.Join(config.LogLevels, ", "))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDaemon(ctx, stop, configFiles(cmd), drain, log)
+			return runDaemon(ctx, stop, configFiles(cmd), drain, cmd.ErrOrStderr(), level)
 		},
 	}
 	cmd.Flags().DurationVar(&drain, "drain-timeout", 10*time.Second, "how long a shutdown waits for in-flight batches to be acknowledged")
+	cmd.Flags().StringVar(&level, "log-level", "", "lowest level logged: "+strings.Join(config.LogLevels, ", ")+" (default: log.level of the config, else info)")
 	return cmd
+}
+
+// newLogger is iotod run's logger on w, in the config's log format and
+// level, or at level when it is not empty (--log-level).
+func newLogger(w io.Writer, c config.LogConfig, level string) *slog.Logger {
+	if level != "" {
+		c.Level = level
+	}
+	var lv slog.Level                     // info, unless c.Level says otherwise
+	_ = lv.UnmarshalText([]byte(c.Level)) // checked by config.Load and the flag
+	opts := &slog.HandlerOptions{Level: lv}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // runDaemon serves until ctx ends, then stops the API, drains and stops
 // the pipelines and closes the stores. stop restores default signal
-// handling, so a second signal during shutdown kills the process.
-func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Duration, log *slog.Logger) (err error) {
+// handling, so a second signal during shutdown kills the process. It logs
+// to logTo, at level if not empty (else the config's).
+func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Duration, logTo io.Writer, level string) (err error) {
 	cfg, sch, err := loadChecked(paths...)
 	if err != nil {
 		return err
 	}
+	log := newLogger(logTo, cfg.Log, level)
 	if cfg.MemoryLimit > 0 {
 		// The collector works harder near the limit instead of letting
 		// the heap grow past it (a device's memory budget).
