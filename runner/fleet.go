@@ -345,17 +345,17 @@ func (k fleetKey) compare(o fleetKey) int {
 	return strings.Compare(k.site, o.site)
 }
 
-// keyOf is d's key for sort (without its "-").
-func keyOf(sort string, d *DeviceSummary) fleetKey {
+// keyOf is a device's key for sort (without its "-").
+func keyOf(sort string, r *DeviceRecord, pending int) fleetKey {
 	switch sort {
 	case FleetSortLastSeen:
-		return fleetKey{d.LastSeen.UnixNano(), d.Site}
+		return fleetKey{r.LastSeen.UnixNano(), r.Site}
 	case FleetSortRefused:
-		return fleetKey{-d.Refused, d.Site}
+		return fleetKey{-r.Refused, r.Site}
 	case FleetSortPending:
-		return fleetKey{-int64(d.Pending), d.Site}
+		return fleetKey{-int64(pending), r.Site}
 	}
-	return fleetKey{0, d.Site}
+	return fleetKey{0, r.Site}
 }
 
 // parseSort splits a sort into its name and direction.
@@ -426,64 +426,72 @@ func (f *Fleet) List(q FleetQuery) (FleetPage, error) {
 		}
 		after = &k
 	}
-	conn := f.connectedSites()
 	filter := strings.ToLower(q.Filter)
-
-	f.mu.Lock()
-	list := make([]DeviceSummary, 0, len(f.devices))
-	for site, e := range f.devices {
-		if filter != "" && !strings.Contains(e.lower, filter) {
-			continue
-		}
-		d := DeviceSummary{DeviceRecord: e.rec, Pending: f.pending[site]}
-		if conn != nil {
-			c := conn[site]
-			d.Connected = &c
-		}
-		list = append(list, d)
-	}
-	page := FleetPage{Known: len(f.devices), Restored: f.restored, SavedAt: f.savedAt}
-	f.mu.Unlock()
-
-	keys := make([]fleetKey, len(list))
-	order := make([]int, len(list))
-	for i := range list {
-		keys[i], order[i] = keyOf(name, &list[i]), i
-	}
 	compare := func(a, b fleetKey) int {
 		if reverse {
 			return b.compare(a)
 		}
 		return a.compare(b)
 	}
-	slices.SortFunc(order, func(i, j int) int { return compare(keys[i], keys[j]) })
 
-	page.Total, page.Sort, page.Limit, page.Page = len(list), sortName, q.Limit, q.Page
+	// The matching devices' keys, taken under the lock; sorted without it.
+	f.mu.Lock()
+	keys := make([]fleetKey, 0, len(f.devices))
+	for site, e := range f.devices {
+		if filter != "" && !strings.Contains(e.lower, filter) {
+			continue
+		}
+		keys = append(keys, keyOf(name, &e.rec, f.pending[site]))
+	}
+	page := FleetPage{Known: len(f.devices), Restored: f.restored, SavedAt: f.savedAt}
+	f.mu.Unlock()
+	slices.SortFunc(keys, compare)
+
+	page.Total, page.Sort, page.Limit, page.Page = len(keys), sortName, q.Limit, q.Page
 	start := 0
 	switch {
 	case after != nil:
-		start, _ = slices.BinarySearchFunc(order, *after, func(i int, k fleetKey) int {
-			if compare(keys[i], k) <= 0 {
+		start, _ = slices.BinarySearchFunc(keys, *after, func(k, a fleetKey) int {
+			if compare(k, a) <= 0 {
 				return -1
 			}
 			return 1
 		})
 	case q.Page > 0:
-		start = int(min(int64(q.Page-1)*int64(q.Limit), int64(len(list))))
+		start = int(min(int64(q.Page-1)*int64(q.Limit), int64(len(keys))))
 	}
-	end := min(start+q.Limit, len(list))
+	end := min(start+q.Limit, len(keys))
+	if end < len(keys) && end > start {
+		page.Next = encodeCursor(sortName, keys[end-1])
+	}
+
+	// The page's devices, as they are now.
+	var conn map[string]bool
+	if end > start {
+		conn = f.connectedSites()
+	}
 	page.Devices = make([]DeviceSummary, 0, end-start)
-	for _, i := range order[start:end] {
-		d := list[i]
+	f.mu.Lock()
+	for _, k := range keys[start:end] {
+		e := f.devices[k.site]
+		if e == nil {
+			continue
+		}
+		d := DeviceSummary{DeviceRecord: e.rec, Pending: f.pending[k.site]}
+		if conn != nil {
+			c := conn[k.site]
+			d.Connected = &c
+		}
+		page.Devices = append(page.Devices, d)
+	}
+	f.mu.Unlock()
+	for i := range page.Devices {
+		d := &page.Devices[i]
 		if d.Cursor != "" {
 			if v, err := pipeline.ParseVersion(d.Cursor); err == nil {
 				d.CursorTime = time.UnixMilli(v.Wall).UTC()
 			}
 		}
-		page.Devices = append(page.Devices, d)
-	}
-	if end < len(list) && end > start {
-		page.Next = encodeCursor(sortName, keys[order[end-1]])
 	}
 	return page, nil
 }

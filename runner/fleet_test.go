@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -464,4 +465,51 @@ func TestFleetSavesLazily(t *testing.T) {
 	require.NoError(t, f.save(ctx, true))
 	assert.EqualValues(t, 10, stored().Changes, "everything at shutdown")
 	assert.Empty(t, f.dirty)
+}
+
+// TestFleetConcurrentUse records from several goroutines while lists,
+// saves, reloads and scrapes run (for go test -race).
+func TestFleetConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	st := openBadger(t, t.TempDir())
+	defer func() { require.NoError(t, st.Close(ctx)) }()
+	f := newFleet(st, "cloud", nil)
+	f.connected = func() map[string]bool { return map[string]bool{"dev-1": true} }
+	reg := prometheus.NewRegistry()
+	require.NoError(t, f.register(reg))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				site := fmt.Sprintf("dev-%d", (g*500+i)%50)
+				f.upBatch(site, 1, i%3, "r")
+				f.acked(site)
+				f.syncRequest(site, &pipeline.SyncRequest{Cursor: fmt.Sprint(i % 4)})
+				f.inFlight(site, 1)
+				f.inFlight(site, -1)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 50 {
+			_, err := f.List(FleetQuery{Limit: 10, Sort: fleetSorts[i%len(fleetSorts)]})
+			assert.NoError(t, err)
+			_, err = reg.Gather()
+			assert.NoError(t, err)
+			assert.NoError(t, f.save(ctx, i%2 == 0))
+			assert.NoError(t, f.load(ctx))
+		}
+	})
+	wg.Wait()
+	require.NoError(t, f.save(ctx, true))
+	g := newFleet(st, "reader", nil)
+	require.NoError(t, g.load(ctx))
+	var total int64
+	p, err := g.List(FleetQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, p.Devices, 50)
+	for _, d := range p.Devices {
+		total += d.Changes
+	}
+	assert.EqualValues(t, 4*500, total, "every change counted once")
 }
