@@ -30,7 +30,7 @@ func TestDeviceBuild(t *testing.T) {
 	list := runCLI(t, bin, "plugins", "list")
 	require.Zero(t, list.code, list.stderr)
 	assert.NotContains(t, list.stdout, "dynamodb")
-	for _, typ := range []string{"badger", "mqtt", "policy", "batch", "webhook", "plugin"} {
+	for _, typ := range []string{"badger", "sqlite", "mqtt", "policy", "batch", "webhook", "plugin"} {
 		assert.Contains(t, list.stdout, typ)
 	}
 	bench := runCLI(t, bin, "bench", "--help")
@@ -41,7 +41,7 @@ func TestDeviceBuild(t *testing.T) {
 	res := runCLI(t, bin, "validate", "-c", cfg)
 	require.NotZero(t, res.code)
 	assert.Contains(t, res.stderr+res.stdout, "dynamodb")
-	assert.Contains(t, res.stderr+res.stdout, `unknown storage type "dynamodb" (known: badger)`)
+	assert.Contains(t, res.stderr+res.stdout, `unknown storage type "dynamodb" (known: badger, sqlite)`)
 
 	good := runCLI(t, bin, "validate", "-c", writeConfig(t, allInOneConfig))
 	assert.Zero(t, good.code, good.stderr)
