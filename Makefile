@@ -24,6 +24,20 @@ vet:
 build-device:
 	$(GO) build -tags device -trimpath -ldflags "-s -w" -o bin/iotod-device ./cmd/iotod
 
+# Release archives (scripts/release.sh, docs/install.md): for linux/amd64, linux/arm64 and
+# linux/arm (GOARM=7), dist/iotod_<version>_linux_<arch>.tar.gz holding the full build (iotod)
+# and the device build (iotod-device), static and stripped, with the systemd unit, an example
+# device config and the schema; then dist/SHA256SUMS. Fails when a device binary is over P8's
+# 25 MiB. VERSION defaults to git describe, COMMIT to the HEAD commit: make release VERSION=1.2.0
+VERSION          ?=
+COMMIT           ?=
+DIST             ?= dist
+DEVICE_MAX_BYTES ?= 26214400
+
+.PHONY: release
+release:
+	GO='$(GO)' VERSION='$(VERSION)' COMMIT='$(COMMIT)' DIST='$(DIST)' DEVICE_MAX_BYTES='$(DEVICE_MAX_BYTES)' bash scripts/release.sh
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
