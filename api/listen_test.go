@@ -102,3 +102,27 @@ func TestStartSocketErrors(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	require.ErrorContains(t, srv.Start(ctx, "", ""), "nothing to listen on")
 }
+
+// TestListenThenServe: Listen binds before a server exists (a port in use
+// fails there, naming it); Serve serves on what it bound, once; Close after
+// Shutdown has nothing left to close.
+func TestListenThenServe(t *testing.T) {
+	ctx := context.Background()
+	l, err := api.Listen(ctx, "127.0.0.1:0", "")
+	require.NoError(t, err)
+	addr := l.Addrs()[0].String()
+	_, err = api.Listen(ctx, addr, "")
+	require.ErrorContains(t, err, "api: listen on "+addr+": ")
+
+	srv, err := api.NewServer(api.Options{DB: openDB(t), Site: "s1"})
+	require.NoError(t, err)
+	require.NoError(t, srv.Serve(l))
+	require.ErrorContains(t, srv.Serve(l), "started already")
+	c, err := api.NewClient(addr, "")
+	require.NoError(t, err)
+	h, err := c.Health(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "s1", h.Site)
+	require.NoError(t, srv.Shutdown(ctx))
+	assert.NoError(t, l.Close())
+}

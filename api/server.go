@@ -109,41 +109,89 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// Start listens on the loopback TCP address listen and on the unix socket
-// path socket (each optional: "" skips it) and serves in the background.
-// It returns once both listen, or with the error of the first that fails.
-// A server starts once.
-func (s *Server) Start(ctx context.Context, listen, socket string) error {
+// Listeners are the addresses Listen bound, for a Server to serve on.
+type Listeners struct{ lns []net.Listener }
+
+// Listen binds the loopback TCP address listen and the unix socket path
+// socket (each optional: "" skips it), or returns the error of the first
+// that fails. iotod run binds them before it opens anything else, so that
+// a port in use fails at once; Server.Serve then serves on them.
+func Listen(ctx context.Context, listen, socket string) (*Listeners, error) {
 	if listen == "" && socket == "" {
-		return errors.New("api: nothing to listen on: both the TCP address and the socket are empty")
+		return nil, errors.New("api: nothing to listen on: both the TCP address and the socket are empty")
 	}
-	if len(s.Addrs()) > 0 {
-		return errors.New("api: the server is started already")
-	}
-	var lns []net.Listener
+	l := &Listeners{}
 	if listen != "" {
 		var lc net.ListenConfig
 		ln, err := lc.Listen(ctx, "tcp", listen)
 		if err != nil {
-			return fmt.Errorf("api: listen on %s: %w", listen, err)
+			return nil, fmt.Errorf("api: listen on %s: %w", listen, err)
 		}
-		lns = append(lns, ln)
+		l.lns = append(l.lns, ln)
 	}
 	if socket != "" {
 		ln, err := listenUnix(ctx, socket)
 		if err != nil {
-			for _, l := range lns {
-				_ = l.Close()
-			}
-			return err
+			_ = l.Close()
+			return nil, err
 		}
-		lns = append(lns, ln)
+		l.lns = append(l.lns, ln)
 	}
+	return l, nil
+}
+
+// Addrs returns the bound addresses.
+func (l *Listeners) Addrs() []net.Addr {
+	out := make([]net.Addr, len(l.lns))
+	for i, ln := range l.lns {
+		out[i] = ln.Addr()
+	}
+	return out
+}
+
+// Close closes the listeners (a unix socket's file is removed); those a
+// server serves on are closed already by its Shutdown.
+func (l *Listeners) Close() error {
+	var errs []error
+	for _, ln := range l.lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Start listens on the loopback TCP address listen and on the unix socket
+// path socket (each optional: "" skips it) and serves in the background:
+// Listen, then Serve. It returns once both listen, or with the error of
+// the first that fails. A server starts once.
+func (s *Server) Start(ctx context.Context, listen, socket string) error {
+	if len(s.Addrs()) > 0 {
+		return errors.New("api: the server is started already")
+	}
+	l, err := Listen(ctx, listen, socket)
+	if err != nil {
+		return err
+	}
+	if err := s.Serve(l); err != nil {
+		_ = l.Close()
+		return err
+	}
+	return nil
+}
+
+// Serve serves on l in the background, until Shutdown. A server serves
+// once.
+func (s *Server) Serve(l *Listeners) error {
 	s.mu.Lock()
-	s.listeners = append(s.listeners, lns...)
+	if len(s.listeners) > 0 {
+		s.mu.Unlock()
+		return errors.New("api: the server is started already")
+	}
+	s.listeners = append(s.listeners, l.lns...)
 	s.errc = make(chan error, len(s.listeners))
 	s.mu.Unlock()
-	for _, ln := range lns {
+	for _, ln := range l.lns {
 		go func() {
 			if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				s.errc <- fmt.Errorf("api: serve on %s: %w", ln.Addr(), err)

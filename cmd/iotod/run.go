@@ -90,18 +90,14 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	if !ok {
 		return fmt.Errorf("%s: no device storage to serve", strings.Join(cfg.Files, ", "))
 	}
-	run, err := runner.New(planOf(cfg, sch), runner.Options{Logger: log})
+	// The API's addresses are bound first: a port in use fails here,
+	// before the broker or a store opens.
+	lns, err := api.Listen(ctx, cfg.API.Listen, cfg.API.Socket)
 	if err != nil {
 		return err
 	}
-	// The stores and the local API come first and wait for no network:
-	// the pipelines start after, in the background, and a transport that
-	// cannot connect keeps trying while the API serves.
-	if err := run.Open(ctx); err != nil {
-		return err
-	}
 	// Undo steps run in reverse, with fresh contexts since ctx is done.
-	var closers []func(context.Context) error
+	closers := []func(context.Context) error{func(context.Context) error { return lns.Close() }}
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			cctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout+drain)
@@ -112,6 +108,16 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 			log.Info("iotod stopped")
 		}
 	}()
+	run, err := runner.New(planOf(cfg, sch), runner.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	// The stores and the local API come first and wait for no network:
+	// the pipelines start after, in the background, and a transport that
+	// cannot connect keeps trying while the API serves.
+	if err := run.Open(ctx); err != nil {
+		return err
+	}
 	closers = append(closers, func(context.Context) error {
 		dctx, cancel := context.WithTimeout(context.Background(), drain)
 		defer cancel()
@@ -135,7 +141,7 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(ctx, cfg.API.Listen, cfg.API.Socket); err != nil {
+	if err := srv.Serve(lns); err != nil {
 		return err
 	}
 	closers = append(closers, srv.Shutdown)

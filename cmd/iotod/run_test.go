@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -175,4 +178,35 @@ pipelines:
 		_, err := runCmd(t, "run", "--log-level", "verbose", "-c", writeConfig(t, fmt.Sprintf(device, "127.0.0.1:0")))
 		assert.EqualError(t, err, `--log-level: "verbose" is not one of debug, info, warn, error`)
 	})
+}
+
+// TestRunPortInUse: an API port in use fails iotod run at once, with an
+// error naming the address, before anything opens: no broker, no store
+// folder (nor its lock), no socket, no log line.
+func TestRunPortInUse(t *testing.T) {
+	testenv.NeedBadger(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = taken.Close() }()
+	cfg := writeConfig(t, fmt.Sprintf(`site: cli-test
+schema: schema.json5
+storage:
+  local: {type: badger, path: data}
+  cloud: {type: badger, path: cloud, side: cloud, site: cloud}
+broker: {listen: "127.0.0.1:0", anonymous: true, persistence: broker}
+api:
+  listen: %s
+  socket: api.sock
+`, taken.Addr()))
+	logs := &syncBuffer{}
+	err = runDaemon(context.Background(), func() {}, []string{cfg}, time.Second, logs, "")
+	require.ErrorContains(t, err, "api: listen on "+taken.Addr().String()+": ")
+	entries, err := os.ReadDir(filepath.Dir(cfg))
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"pipelines.yaml", "schema.json5"}, names, "nothing was opened")
+	assert.Empty(t, logs.String())
 }
