@@ -30,11 +30,11 @@ const (
 	// enforces it.
 	p8Bar = 26214400
 	// guardBar is the bar the test packages under: the device build is over
-	// P8's at the time of writing (27.7 MB on amd64, 26.4 MB on arm; see
-	// docs/install.md), and this test checks the packaging, not P8. It still
-	// catches the cloud stores' SDKs leaking into the device build (the full
-	// build is 35 to 37 MiB). TestReleaseSizeBar checks that the bar fails
-	// a release.
+	// P8's on amd64 and arm at the time of writing (26.6 and 25.3 MiB,
+	// docs/install.md), and this test checks the packaging, not P8; it logs
+	// each miss. It still catches the cloud stores' SDKs leaking into the
+	// device build (the full build is 35 to 37 MiB). TestReleaseSizeBar
+	// checks that the bar fails a release.
 	guardBar = 32 << 20
 )
 

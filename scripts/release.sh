@@ -168,7 +168,7 @@ for platform in $PLATFORMS; do
 	fi
 
 	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
-		-C "$stage" -cf - "$name" | gzip -n -9 >"$DIST/$name.tar.gz"
+		-C "$stage" -cf - "$name" | gzip -n >"$DIST/$name.tar.gz"
 	archives+=("$name.tar.gz")
 done
 
