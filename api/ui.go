@@ -61,6 +61,7 @@ var (
 		"outbox":   uiOutboxCells,
 		"conn":     uiConn,
 		"cursor":   uiCursor,
+		"refusal":  uiRefusal,
 		"fleetURL": uiFleetURL,
 		"int64":    func(n int) int64 { return int64(n) },
 		"add":      func(a, b int) int { return a + b },
@@ -243,7 +244,12 @@ func (s *Server) uiPage(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			d.Problems = append(d.Problems, "fleet: "+oneLine(err))
 		}
-		d.Fleet = &uiFleet{Query: q, Page: page, Pages: max(1, (page.Total+q.Limit-1)/q.Limit), Limits: uiFleetLimits}
+		limits := uiFleetLimits
+		if !slices.Contains(limits, q.Limit) { // a size from the address
+			limits = append(slices.Clone(limits), q.Limit)
+			slices.Sort(limits)
+		}
+		d.Fleet = &uiFleet{Query: q, Page: page, Pages: max(1, (page.Total+q.Limit-1)/q.Limit), Limits: limits}
 	}
 	var buf bytes.Buffer
 	if err := uiTemplate.Execute(&buf, d); err != nil {
@@ -341,17 +347,27 @@ func uiConn(c *bool) string {
 	return "disconnected"
 }
 
-// uiCursor is a device's catch-up cursor as the table shows it.
+// uiCursor is where a device's last catch-up started, as iotod devices
+// writes it: how far back its cursor is, full (everything), or a dash
+// when it never asked.
 func uiCursor(now time.Time, d runner.DeviceSummary) string {
 	switch {
 	case d.FullSync:
-		return "full sync"
+		return "full"
 	case d.Cursor == "":
 		return "–"
 	case !d.CursorTime.IsZero():
-		return "changes after " + uiAgo(now, d.CursorTime)
+		return uiDuration(max(0, now.Sub(d.CursorTime))) + " back"
 	}
 	return d.Cursor
+}
+
+// uiRefusal is a device's last refusal with its age.
+func uiRefusal(now time.Time, d runner.DeviceSummary) string {
+	if d.LastRefusal == "" {
+		return ""
+	}
+	return uiAgo(now, d.LastRefusedAt) + ": " + d.LastRefusal
 }
 
 // uiFleetURL is the page's URL for the fleet query q at page p.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -336,4 +337,40 @@ func switchPlan(t *testing.T) (*switchTrigger, runner.Plan) {
 		}
 	}
 	return trig, plan
+}
+
+// TestUIFleetOf10000: the page shows one page of a fleet of 10,000
+// devices (the API's paging), by the page and size in its address.
+func TestUIFleetOf10000(t *testing.T) {
+	ctx := context.Background()
+	plan, bus := testPlan(t, "dev1", true)
+	r := startRunner(t, plan)
+	base := serveUI(t, r, r, "dev1", true)
+	c, err := api.NewClient(base, "")
+	require.NoError(t, err)
+	for i := range 10_000 { // an unreadable message from each: a device of the fleet
+		site := fmt.Sprintf("d%05d", i)
+		require.NoError(t, bus.Publish(ctx, pipeline.ChanUp, site, message.NewMessage(site, []byte(`{not json`))))
+	}
+	require.Eventually(t, func() bool {
+		l, err := c.Devices(ctx, api.DevicesQuery{Limit: 1})
+		return err == nil && l.Known == 10_000
+	}, time.Minute, 50*time.Millisecond)
+	rows := regexp.MustCompile(`<tr data-key="d\d{5}">`)
+
+	code, _, body := get(t, base+"/")
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Len(t, rows.FindAllString(body, -1), 100, "the default page")
+	assert.Contains(t, body, "Page 1 of 100 · 10,000 devices")
+	assert.Contains(t, body, `<a id="fleet-next" href="/?page=2" data-page="2">`)
+
+	code, _, body = get(t, base+"/?limit=1000&page=10&sort=-site")
+	require.Equal(t, http.StatusOK, code, body)
+	keys := rows.FindAllString(body, -1)
+	require.Len(t, keys, 1000)
+	assert.Equal(t, `<tr data-key="d00999">`, keys[0], "the last page, Z to A")
+	assert.Equal(t, `<tr data-key="d00000">`, keys[999])
+	assert.Contains(t, body, "Page 10 of 10 · 10,000 devices")
+	assert.Contains(t, body, `<a id="fleet-prev" href="/?limit=1000&amp;page=9&amp;sort=-site" data-page="9">`)
+	assert.Contains(t, body, `<a id="fleet-next" aria-disabled="true" data-page="0">`)
 }

@@ -19,4 +19,5 @@ set -a
 . "$IOTOD_SERVICES_DIR/env"
 set +a
 echo "test.sh: IOTOD_MOSQUITTO_URL=$IOTOD_MOSQUITTO_URL IOTOD_DYNAMODB_URL=$IOTOD_DYNAMODB_URL" >&2
+bash scripts/chromium.sh ensure >/dev/null # the browser tests' Chromium (e2e/ui_test.go): installed when missing
 "${GO:-go}" test "$@"

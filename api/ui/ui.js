@@ -20,8 +20,10 @@
 
   // ---- formatting: as the template's functions in api/ui.go ----
 
+  // num writes n with thousands separators (no Intl: it is slow, and
+  // a poll of a thousand devices writes thousands of numbers).
   function num(n) {
-    return Number(n || 0).toLocaleString('en-US', { maximumFractionDigits: 0 });
+    return String(Math.trunc(Number(n) || 0)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   }
 
   // time parses an RFC 3339 time from the API (nanoseconds cut to
@@ -47,9 +49,18 @@
     return d < 1 ? 'now' : duration(d) + ' ago';
   }
 
+  // stamp is a time as the browser's locale writes it, for titles;
+  // remembered, for toLocaleString is slow.
+  const stamps = new Map();
   function stamp(s) {
-    const t = time(s);
-    return t === null ? '' : new Date(t).toLocaleString();
+    let v = stamps.get(s);
+    if (v === undefined) {
+      const t = time(s);
+      v = t === null ? '' : new Date(t).toLocaleString();
+      if (stamps.size > 20000) stamps.clear();
+      stamps.set(s, v);
+    }
+    return v;
   }
 
   function bytes(n) {
@@ -71,8 +82,14 @@
 
   // ---- the tables ----
 
+  // cell is the cell of column col in row tr (the row keeps them by
+  // column: a poll of a thousand devices looks up ten thousand cells).
   function cell(tr, col) {
-    return tr.querySelector('td[data-col="' + col + '"]');
+    if (!tr.cells_) {
+      tr.cells_ = {};
+      for (const td of tr.cells) tr.cells_[td.dataset.col] = td;
+    }
+    return tr.cells_[col];
   }
 
   // put sets a cell's content: parts are strings, or {t: text, c: class,
@@ -80,8 +97,8 @@
   function put(td, parts, title) {
     if (!td) return;
     const sig = JSON.stringify(parts);
-    if (td.dataset.sig !== sig) {
-      td.dataset.sig = sig;
+    if (td.sig_ !== sig) {
+      td.sig_ = sig;
       td.replaceChildren(...parts.map((p) => {
         if (typeof p === 'string') return document.createTextNode(p);
         const span = document.createElement('span');
@@ -91,7 +108,10 @@
         return span;
       }));
     }
-    if (title !== undefined && td.title !== title) td.title = title;
+    if (title !== undefined && td.title_ !== title) {
+      td.title_ = title;
+      td.title = title;
+    }
   }
 
   // syncRows makes the table's rows those of items, in order: a row is
@@ -340,8 +360,8 @@
     syncRows(fleetTable, page.devices || [], (d) => d.site, (tr, d) => {
       const c = conn(d.connected);
       let cursor = '–';
-      if (d.full_sync) cursor = 'full sync';
-      else if (d.cursor && time(d.cursor_time) !== null) cursor = 'changes after ' + ago(d.cursor_time, now);
+      if (d.full_sync) cursor = 'full';
+      else if (d.cursor && time(d.cursor_time) !== null) cursor = duration((now - time(d.cursor_time)) / 1000) + ' back';
       else if (d.cursor) cursor = d.cursor;
       put(cell(tr, 'site'), [{ t: d.site, c: 'name' }]);
       put(cell(tr, 'conn'), [{ t: c, c: 'badge', v: c }]);
@@ -352,7 +372,7 @@
       put(cell(tr, 'changes'), [num(d.changes)]);
       put(cell(tr, 'pending'), [num(d.pending)]);
       put(cell(tr, 'refused'), [num(d.refused)]);
-      put(cell(tr, 'refusal'), [d.last_refusal || ''], d.last_refused_at ? 'at ' + stamp(d.last_refused_at) : '');
+      put(cell(tr, 'refusal'), [d.last_refusal ? ago(d.last_refused_at, now) + ': ' + d.last_refusal : ''], stamp(d.last_refused_at));
     }, fleet.filter ? 'No devices match.' : 'No devices.');
   }
 
