@@ -408,3 +408,28 @@ func sortedKeys(s string) string {
 	slices.Sort(parts)
 	return strings.Join(parts, ",")
 }
+
+// TestStatusPageSwitch: iotod run serves the page by default, and not
+// with api.ui: false (a 404, as any unknown path); the API is the same.
+func TestStatusPageSwitch(t *testing.T) {
+	for _, tc := range []struct {
+		ui   string
+		want int
+	}{{"", http.StatusOK}, {"  ui: false\n", http.StatusNotFound}} {
+		n := startNode(t, "ui-switch", fmt.Sprintf("site: ui-switch\nschema: %s\nstorage:\n  local: %s\napi:\n  listen: 127.0.0.1:0\n%s",
+			schemaPath(t), deviceStorage("ui-switch"), tc.ui))
+		for path, want := range map[string]int{"/": tc.want, "/ui/ui.js": tc.want, "/v1/status": http.StatusOK} {
+			resp, err := http.Get(n.addr + path)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			require.NoError(t, resp.Body.Close())
+			require.NoError(t, err)
+			assert.Equal(t, want, resp.StatusCode, "api.ui %q: %s: %s", tc.ui, path, body)
+			if path == "/" && want == http.StatusOK {
+				assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
+				assert.Contains(t, string(body), "<title>iotod · ui-switch</title>")
+			}
+		}
+		n.stop()
+	}
+}
