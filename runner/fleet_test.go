@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -121,7 +122,7 @@ func TestFleetIndexSortsPagesAndFilters(t *testing.T) {
 	assert.NotNil(t, p.Devices, "an empty list, not null")
 	assert.Equal(t, n, p.Total)
 	assert.Equal(t, 10_000, p.Page)
-	p, err = f.List(FleetQuery{Limit: 1000, Page: 1 << 40})
+	p, err = f.List(FleetQuery{Limit: 1000, Page: math.MaxInt / 2})
 	require.NoError(t, err)
 	assert.Empty(t, p.Devices)
 

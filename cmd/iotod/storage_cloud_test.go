@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iotod/iotod/internal/testenv"
 	"github.com/iotod/iotod/plugins/storage/postgres"
 )
 
@@ -41,6 +42,7 @@ func TestStorageMigratePrint(t *testing.T) {
 
 	_, err = execute(t, "storage", "migrate", "--print", "-c", cfg, "--storage", "other")
 	require.ErrorContains(t, err, `no storage "other" of type postgres`)
+	testenv.NeedBadger(t) // the config without postgres names badger storages
 	dev := writeConfig(t, pipelinesConfig)
 	_, err = execute(t, "storage", "migrate", "--print", "-c", dev)
 	require.ErrorContains(t, err, "no storage of type postgres")
