@@ -458,7 +458,12 @@ func (f *Fleet) List(q FleetQuery) (FleetPage, error) {
 			return 1
 		})
 	case q.Page > 0:
-		start = int(min(int64(q.Page-1)*int64(q.Limit), int64(len(keys))))
+		// Past the end (however far: the product could overflow) is an
+		// empty page.
+		start = len(keys)
+		if q.Limit > 0 && q.Page-1 < len(keys)/q.Limit+1 {
+			start = min((q.Page-1)*q.Limit, len(keys))
+		}
 	}
 	end := min(start+q.Limit, len(keys))
 	if end < len(keys) && end > start {
