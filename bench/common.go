@@ -48,3 +48,19 @@ func deviceChanges(ctx context.Context, dir string, n int) ([]pipeline.Change, e
 	}
 	return all[:n], nil
 }
+
+// alternate runs iotod's measurement and its baseline's for run r, iotod
+// first on even runs and the baseline first on odd ones, so that neither
+// side always comes first; it stops at the first error.
+func alternate(r int, iotod, baseline func() (float64, error)) (p, b float64, err error) {
+	if r%2 == 0 {
+		if p, err = iotod(); err == nil {
+			b, err = baseline()
+		}
+		return p, b, err
+	}
+	if b, err = baseline(); err == nil {
+		p, err = iotod()
+	}
+	return p, b, err
+}

@@ -134,17 +134,7 @@ func RunDynamoDB(ctx context.Context, o DynamoDBOptions) error {
 		// DynamoDB Local slows from one table to the next: the order
 		// alternates so neither side always gets the fresher endpoint (the
 		// first run must apply first, to have the items).
-		var p, b float64
-		var err error
-		if r%2 == 0 {
-			if p, err = measurePlugin(); err == nil {
-				b, err = measureRaw()
-			}
-		} else {
-			if b, err = measureRaw(); err == nil {
-				p, err = measurePlugin()
-			}
-		}
+		p, b, err := alternate(r, measurePlugin, measureRaw)
 		if err != nil {
 			return err
 		}

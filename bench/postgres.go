@@ -220,17 +220,7 @@ func RunPostgres(ctx context.Context, o PostgresOptions) error {
 		}
 		// The order alternates so neither side always comes first (the
 		// first run must apply first, to have the rows).
-		var p, b float64
-		var err error
-		if r%2 == 0 {
-			if p, err = measurePlugin(); err == nil {
-				b, err = measureRaw()
-			}
-		} else {
-			if b, err = measureRaw(); err == nil {
-				p, err = measurePlugin()
-			}
-		}
+		p, b, err := alternate(r, measurePlugin, measureRaw)
 		if err != nil {
 			return err
 		}

@@ -111,20 +111,30 @@ func (d *decoder) object(m *model, p *Params) (map[string]any, error) {
 			}
 			out[k] = v
 		}
-		d.ws()
-		if d.i >= len(d.s) {
-			return nil, d.fail()
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		if end, err := d.next('}'); err != nil {
+			return nil, err
+		} else if end {
 			return out, nil
-		default:
-			return nil, d.fail()
 		}
 	}
+}
+
+// next reads what follows a member of an object or array: a comma
+// (another member), or close (the end).
+func (d *decoder) next(close byte) (end bool, err error) {
+	d.ws()
+	if d.i >= len(d.s) {
+		return false, d.fail()
+	}
+	switch d.s[d.i] {
+	case ',':
+		d.i++
+		return false, nil
+	case close:
+		d.i++
+		return true, nil
+	}
+	return false, d.fail()
 }
 
 func (d *decoder) array() ([]any, error) {
@@ -142,18 +152,10 @@ func (d *decoder) array() ([]any, error) {
 			return nil, err
 		}
 		out = append(out, v)
-		d.ws()
-		if d.i >= len(d.s) {
-			return nil, d.fail()
-		}
-		switch d.s[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
+		if end, err := d.next(']'); err != nil {
+			return nil, err
+		} else if end {
 			return out, nil
-		default:
-			return nil, d.fail()
 		}
 	}
 }

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/iotod/iotod/pipeline"
@@ -58,7 +60,7 @@ func (t *readTx) expired(r *pipeline.Record) bool { return r.Expires != 0 && r.E
 // load returns the stored record at key, expired or not, or nil.
 func (t *readTx) load(ctx context.Context, key pipeline.Key) (*pipeline.Record, error) {
 	r, err := scanRecord(t.st.stmt(ctx, t.st.all.get).QueryRowContext(ctx, []byte(key.PK), []byte(key.SK)))
-	if isNoRows(err) {
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
