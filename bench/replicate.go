@@ -105,6 +105,8 @@ type ReplicateReport struct {
 	P8 *struct {
 		IdleSeconds float64
 		Device      procPeak
+		// PageBytes is the status page the device served before idling.
+		PageBytes int
 	} `json:"p8,omitempty"`
 }
 

@@ -72,6 +72,7 @@ type deviceEvent struct {
 	HeapInuse  uint64  `json:"heap_inuse,omitempty"`   // Go heap in use at the end
 	GoMemLimit int64   `json:"gomemlimit,omitempty"`   // the process's memory limit
 	AnonRSS    int64   `json:"anon_rss_end,omitempty"` // at the end, from inside
+	PageBytes  int     `json:"page_bytes,omitempty"`   // idle: the status page served before idling
 }
 
 // RunDevice is the device process: it runs spec and reports on out,
@@ -184,13 +185,18 @@ func runDevice(ctx context.Context, spec DeviceSpec, in *bufio.Scanner, emit fun
 		if err := dev.r.Sync(ctx); err != nil {
 			return err
 		}
+		page, stopPage, err := servePage(ctx, dev, deviceSite)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stopPage(context.Background())) }()
 		emit(deviceEvent{Event: "ready"})
 		select {
 		case <-time.After(spec.Idle):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		end(deviceEvent{Seconds: spec.Idle.Seconds()})
+		end(deviceEvent{Seconds: spec.Idle.Seconds(), PageBytes: page})
 		return nil
 	}
 	return fmt.Errorf("device: unknown mode %q", spec.Mode)
@@ -391,8 +397,10 @@ func runP8(ctx context.Context, o *ReplicateOptions, cfg rigConfig) (err error) 
 	o.report.P8 = &struct {
 		IdleSeconds float64
 		Device      procPeak
-	}{IdleSeconds: done.Seconds, Device: mem}
-	fmt.Fprintf(o.text, "\nP8 idle device: the device process connected, replicated one change, then idle for %s\n", spec.Idle)
+		PageBytes   int
+	}{IdleSeconds: done.Seconds, Device: mem, PageBytes: done.PageBytes}
+	fmt.Fprintf(o.text, "\nP8 idle device: the device process connected, replicated one change, served its API with the status page\n"+
+		"  (api.ui, as iotod run on loopback; GET / once: %d bytes), then idle for %s\n", done.PageBytes, spec.Idle)
 	fmt.Fprintf(o.text, "  resident set at the end        %s whole RSS (bar: <= 25 MB after 10 minutes); %s anonymous at the end\n", mib(mem.Last), mib(done.AnonRSS))
 	fmt.Fprintf(o.text, "  peaks                          %s whole RSS, %s anonymous; Go heap in use at the end %s\n", mib(mem.RSS), mib(mem.AnonRSS), mib(int64(done.HeapInuse)))
 	return nil
