@@ -106,7 +106,7 @@ func TestDeviceCatchesUpOnWhatChangedWhileOffline(t *testing.T) {
 func TestCloudRefusesADevicesChangeToAnotherDevicesItem(t *testing.T) {
 	ctx := context.Background()
 	r := start(t, allInOne(t))
-	bus := r.transports["bus"]
+	bus := r.transports["bus"].t
 	acks, err := bus.Subscribe(ctx, pipeline.ChanUpAck, "dev1")
 	require.NoError(t, err)
 	item, _ := json.Marshal(map[string]any{"pk": "reading#dev2", "sk": "reading#00000001", "deviceId": "dev2", "seq": 1, "updated": "2026-01-01T00:00:00.000Z"})

@@ -29,7 +29,7 @@ func TestSenderBoundsInFlightBytes(t *testing.T) {
 		_, err := r.DB("local").Create(ctx, "Reading", db.Item{"deviceId": "dev1", "seq": i, "tags": []any{big}}, nil)
 		require.NoError(t, err)
 	}
-	s := r.senders[0]
+	s := r.units[0].sender
 	// The sender's state belongs to its goroutine: read it through the
 	// status it publishes.
 	read := func() (flying, bytes int) { st := s.snapshot(); return st.InFlight, st.InFlightBytes }

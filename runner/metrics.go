@@ -94,3 +94,17 @@ func registerDeadLetterMetrics(reg prometheus.Registerer, dl *DeadLetters) error
 	}
 	return nil
 }
+
+// forget drops the series of a pipeline a reload removed, and of its
+// trigger queues.
+func (m *metrics) forget(pipeline string, triggers []string) {
+	by := prometheus.Labels{"pipeline": pipeline}
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.changesIn, m.changesOut, m.batchSize, m.acks, m.resends, m.rejects, m.stageTime, m.inFlight, m.syncRequests} {
+		v.DeletePartialMatch(by)
+	}
+	for _, t := range triggers {
+		m.triggers.DeletePartialMatch(prometheus.Labels{"trigger": t})
+	}
+}

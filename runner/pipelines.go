@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -10,28 +11,48 @@ import (
 	"github.com/iotod/iotod/schema"
 )
 
-// buildPipelines makes the stages, triggers, senders and receivers.
-func (r *Runner) buildPipelines(ctx, runCtx context.Context) error {
-	for _, p := range r.plan.Pipelines {
-		switch {
-		case p.From.Kind == pipeline.KindStorage && p.To.Kind == pipeline.KindTransport:
-			if err := r.buildSender(ctx, p); err != nil {
-				return fmt.Errorf("pipeline %s: %w", p.Name, err)
-			}
-		case p.From.Kind == pipeline.KindTransport && p.To.Kind == pipeline.KindStorage:
-			if err := r.buildReceiver(ctx, runCtx, p); err != nil {
-				return fmt.Errorf("pipeline %s: %w", p.Name, err)
-			}
-		default:
-			return fmt.Errorf("pipeline %s: goes from %s to %s; a pipeline goes from a storage to a transport or back", p.Name, p.From, p.To)
-		}
+// buildUnit makes pipeline p's stages, triggers and sender or receiver,
+// on a context of its own under the run context. On an error, what was
+// made is closed again.
+func (r *Runner) buildUnit(ctx context.Context, p PipelinePlan) (*unit, error) {
+	u := &unit{plan: p, reg: newTrackedRegisterer(r.reg)}
+	u.ctx, u.cancel = context.WithCancel(r.runCtx)
+	var err error
+	switch {
+	case p.From.Kind == pipeline.KindStorage && p.To.Kind == pipeline.KindTransport:
+		err = r.buildSender(ctx, u)
+	case p.From.Kind == pipeline.KindTransport && p.To.Kind == pipeline.KindStorage:
+		err = r.buildReceiver(ctx, u)
+	default:
+		err = fmt.Errorf("goes from %s to %s; a pipeline goes from a storage to a transport or back", p.From, p.To)
 	}
-	return nil
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pipeline %s: %w", p.Name, err), u.close(context.WithoutCancel(ctx)))
+	}
+	return u, nil
 }
 
-func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
+// buildUnits builds a unit for each of ps, or none: on an error, those
+// built are closed again.
+func (r *Runner) buildUnits(ctx context.Context, ps []PipelinePlan) ([]*unit, error) {
+	var units []*unit
+	for _, p := range ps {
+		u, err := r.buildUnit(ctx, p)
+		if err != nil {
+			for _, b := range units {
+				err = errors.Join(err, b.close(context.WithoutCancel(ctx)))
+			}
+			return nil, err
+		}
+		units = append(units, u)
+	}
+	return units, nil
+}
+
+func (r *Runner) buildSender(ctx context.Context, u *unit) error {
+	p := u.plan
 	src, ok := r.stores[p.From.Name]
-	t, tok := r.transports[p.To.Name]
+	t, tok := r.transport(p.To.Name)
 	if !ok || !tok {
 		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
 	}
@@ -41,7 +62,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 	side := sideName(src.plan.Side)
 	seenBatcher := false
 	for _, sp := range p.Stages {
-		st, err := r.makeStage(ctx, p, sp, side)
+		st, err := r.makeStage(ctx, u, sp, side)
 		if err != nil {
 			return err
 		}
@@ -51,7 +72,7 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 			}
 			seenBatcher = true
 			spec.NewBatcher = func() (pipeline.Batcher, error) {
-				b, err := r.makeStage(ctx, p, sp, side) // one per target site
+				b, err := r.makeStage(ctx, u, sp, side) // one per target site
 				if err != nil {
 					return nil, err
 				}
@@ -80,17 +101,16 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		spec.AckSite = own
 	}
 	// Its triggers fire on the storage's local writes.
-	triggers, err := r.makeTriggers(ctx, p, src)
+	triggers, err := r.makeTriggers(ctx, u, src)
 	if err != nil {
 		return err
 	}
+	u.store = p.From.Name
 	if len(triggers) > 0 {
-		names := make([]string, len(triggers))
-		for i, nt := range triggers {
-			names[i] = nt.name
+		for _, nt := range triggers {
+			u.localTriggers = append(u.localTriggers, nt.name)
 		}
-		src.db.SetLocalTriggers(names)
-		r.closers = append(r.closers, closeFunc(src.db.OnChange("", func(_ context.Context, ev db.Event) {
+		u.closers = append(u.closers, closeFunc(src.db.OnChange("", func(_ context.Context, ev db.Event) {
 			if !ev.Remote {
 				for _, nt := range triggers {
 					nt.queue.poke()
@@ -99,18 +119,19 @@ func (r *Runner) buildSender(ctx context.Context, p PipelinePlan) error {
 		})))
 	}
 	snd := newSender(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
-	r.senders = append(r.senders, snd)
+	u.sender = snd
 	if spec.FanOut {
 		snd.fleet = r.fleet // the devices' acks and what waits for them
-		r.responders = append(r.responders, &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
-			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500, fleet: r.fleet})
+		u.responder = &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
+			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500, fleet: r.fleet}
 	}
 	return nil
 }
 
-func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) error {
+func (r *Runner) buildReceiver(ctx context.Context, u *unit) error {
+	p := u.plan
 	dst, ok := r.stores[p.To.Name]
-	t, tok := r.transports[p.From.Name]
+	t, tok := r.transport(p.From.Name)
 	if !ok || !tok {
 		return fmt.Errorf("%s or %s is not defined", p.From, p.To)
 	}
@@ -121,7 +142,7 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 	}
 	side := sideName(dst.plan.Side)
 	for _, sp := range p.Stages {
-		st, err := r.makeStage(ctx, p, sp, side)
+		st, err := r.makeStage(ctx, u, sp, side)
 		if err != nil {
 			return err
 		}
@@ -131,37 +152,37 @@ func (r *Runner) buildReceiver(ctx, runCtx context.Context, p PipelinePlan) erro
 		}
 		spec.Stages = append(spec.Stages, namedStage{name: sp.ID.String(), stage: stage})
 	}
-	triggers, err := r.makeTriggers(ctx, p, dst)
+	triggers, err := r.makeTriggers(ctx, u, dst)
 	if err != nil {
 		return err
 	}
 	spec.Triggers = triggers
-	if r.router == nil {
-		router, err := newRouter(r.log, r.dl, r.m)
-		if err != nil {
-			return err
-		}
-		r.router = router
+	u.store = p.To.Name
+	router, err := newRouter(r.log, r.dl, r.m)
+	if err != nil {
+		return err
 	}
+	u.router = router
 	rc := newReceiver(spec, r.m, r.log.With("pipeline", p.Name), r.dl)
-	rc.runCtx = runCtx
+	rc.runCtx = u.ctx
 	if dst.plan.Side == schema.SideCloud {
 		rc.fleet = r.fleet // what devices send up
 	}
 	if p.Direction == pipeline.Down && dst.plan.Side != schema.SideCloud {
 		rc.catchUp = newCatchUp(p.Name, dst.plan.Site, t, dst.db, r.log.With("pipeline", p.Name))
 	}
-	r.router.AddConsumerHandler(p.Name, p.Name, subscriber{t: t, ch: pipeline.Channel(p.Direction), site: spec.From}, rc.handle)
-	r.receivers = append(r.receivers, rc)
+	u.router.AddConsumerHandler(p.Name, p.Name, subscriber{t: t, ch: pipeline.Channel(p.Direction), site: spec.From}, rc.handle)
+	u.receiver = rc
 	return nil
 }
 
-func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan, side string) (any, error) {
-	c, err := sp.Factory.Create(ctx, r.settings(pipeline.KindStage, sp.ID, r.plan.Site), sp.Config)
+func (r *Runner) makeStage(ctx context.Context, u *unit, sp ComponentPlan, side string) (any, error) {
+	p := u.plan
+	c, err := sp.Factory.Create(ctx, r.unitSettings(u, pipeline.KindStage, sp.ID, r.plan.Site), sp.Config)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
 	}
-	r.closeLater(c)
+	u.closeLater(c)
 	if b, ok := c.(pipeline.StageBinder); ok {
 		ss := pipeline.StageSettings{Pipeline: p.Name, Direction: p.Direction, Side: side, Receiving: p.From.Kind == pipeline.KindTransport}
 		if err := b.Bind(ss); err != nil {
@@ -172,14 +193,15 @@ func (r *Runner) makeStage(ctx context.Context, p PipelinePlan, sp ComponentPlan
 }
 
 // makeTriggers makes p's triggers, each with its queue in st's store.
-func (r *Runner) makeTriggers(ctx context.Context, p PipelinePlan, st *openStore) ([]namedTrigger, error) {
+func (r *Runner) makeTriggers(ctx context.Context, u *unit, st *openStore) ([]namedTrigger, error) {
+	p := u.plan
 	var out []namedTrigger
 	for _, tp := range p.Triggers {
-		c, err := tp.Factory.Create(ctx, r.settings(pipeline.KindTrigger, tp.ID, st.plan.Site), tp.Config)
+		c, err := tp.Factory.Create(ctx, r.unitSettings(u, pipeline.KindTrigger, tp.ID, st.plan.Site), tp.Config)
 		if err != nil {
 			return nil, fmt.Errorf("trigger %s: %w", tp.ID, err)
 		}
-		r.closeLater(c)
+		u.closeLater(c)
 		trig, ok := c.(pipeline.Trigger)
 		if !ok {
 			return nil, fmt.Errorf("trigger %s: type %s made a %T, not a trigger", tp.ID, tp.Factory.Type(), c)
@@ -187,7 +209,7 @@ func (r *Runner) makeTriggers(ctx context.Context, p PipelinePlan, st *openStore
 		nt := namedTrigger{name: p.Name + ":" + tp.ID.String(), trigger: trig}
 		nt.queue = newTriggerQueue(nt, p.Name, p.TriggerDelivery, st.db, r.log.With("pipeline", p.Name), r.m, r.dl)
 		out = append(out, nt)
-		r.triggers = append(r.triggers, nt.queue)
+		u.triggers = append(u.triggers, nt.queue)
 	}
 	return out, nil
 }
@@ -198,10 +220,10 @@ type closeFunc func()
 func (f closeFunc) Close(context.Context) error { f(); return nil }
 
 // closeLater keeps a stage or trigger that holds resources (an external
-// plugin's process) to close when the runner stops.
-func (r *Runner) closeLater(c any) {
+// plugin's process) to close when the unit stops.
+func (u *unit) closeLater(c any) {
 	if cl, ok := c.(interface{ Close(context.Context) error }); ok {
-		r.closers = append(r.closers, cl)
+		u.closers = append(u.closers, cl)
 	}
 }
 

@@ -29,7 +29,7 @@ func TestSyncRequestFloodIsCoalescedAndOthersAreServed(t *testing.T) {
 		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
 		require.NoError(t, err)
 	}
-	bus := cloud.transports["bus"]
+	bus := cloud.transports["bus"].t
 	markers := func(site string) <-chan *pipeline.Batch {
 		msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, site)
 		require.NoError(t, err)
@@ -102,7 +102,7 @@ func TestCatchUpIsPacedByTheDevicesAcks(t *testing.T) {
 		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
 		require.NoError(t, err)
 	}
-	bus := cloud.transports["bus"]
+	bus := cloud.transports["bus"].t
 	msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, "dev1")
 	require.NoError(t, err)
 	got := make(chan *pipeline.Batch, 100)
@@ -172,7 +172,7 @@ func TestStalledCatchUpsBackOff(t *testing.T) {
 	cloud, err := New(cloudPlan, Options{})
 	require.NoError(t, err)
 	require.NoError(t, cloud.Open(ctx))
-	rs := cloud.responders[0]
+	rs := cloud.units[0].responder
 	rs.ackStall, rs.minInterval, rs.maxStallWait = 300*time.Millisecond, 100*time.Millisecond, 10*time.Second
 	require.NoError(t, cloud.Start(ctx))
 	t.Cleanup(func() {
@@ -184,7 +184,7 @@ func TestStalledCatchUpsBackOff(t *testing.T) {
 		_, err := cloud.DB("cloud").Create(ctx, "Account", db.Item{"name": "broadcast"}, nil)
 		require.NoError(t, err)
 	}
-	bus := cloud.transports["bus"]
+	bus := cloud.transports["bus"].t
 	msgs, err := bus.Subscribe(ctx, pipeline.ChanDown, "dev1")
 	require.NoError(t, err)
 	var mu sync.Mutex

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,21 +49,14 @@ type Runner struct {
 	broker     *broker.Broker
 	stores     map[string]*openStore
 	storeOrder []string
-	transports map[string]pipeline.Transport
-	senders    []*sender
-	receivers  []*receiver
-	responders []*responder
-	triggers   []*triggerQueue
 	fleet      *Fleet // a cloud worker's index of devices (nil on a device)
-	// closers are stages and triggers to close at stop.
-	closers []interface{ Close(context.Context) error }
-	router  *message.Router
-	// runCtx lives from Open to Shutdown: the pipelines run on it.
+	// runCtx lives from Open to Shutdown: the pipelines run on contexts
+	// under it.
 	runCtx context.Context
 	cancel context.CancelFunc
 
-	// mu orders the phases: Open and Shutdown hold it throughout (neither
-	// waits on the network for long), Start only to change phase.
+	// mu orders the phases: Open, Reload and Shutdown hold it throughout
+	// (neither waits on the network for long), Start only to change phase.
 	mu       sync.Mutex
 	opened   bool
 	started  bool
@@ -71,19 +64,19 @@ type Runner struct {
 	// starting is closed when the goroutine starting the pipelines ends.
 	starting chan struct{}
 
-	lmu  sync.Mutex
-	live live
+	// umu guards the pipelines' units and the transports, which a reload
+	// replaces while status, sync and the API read them.
+	umu        sync.RWMutex
+	units      []*unit
+	transports map[string]*openTransport
 }
 
-// live is what the pipelines' start has started so far; Shutdown stops
-// exactly that.
-type live struct {
-	stopping   bool // Shutdown began: start nothing more
-	senders    []*sender
-	responders []*responder
-	catchUps   []*catchUp
-	triggers   []*triggerQueue
-	routerDone chan struct{} // closed when router.Run returns (nil: never run)
+// openTransport is a transport the runner created, with the metrics it
+// registered (which go with it when a reload replaces it).
+type openTransport struct {
+	plan ComponentPlan
+	t    pipeline.Transport
+	reg  *trackedRegisterer
 }
 
 type openStore struct {
@@ -122,7 +115,7 @@ func New(plan Plan, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	return &Runner{plan: plan, log: log, reg: reg, m: m, dl: dl,
-		stores: map[string]*openStore{}, transports: map[string]pipeline.Transport{}}, nil
+		stores: map[string]*openStore{}, transports: map[string]*openTransport{}}, nil
 }
 
 // MetricsHandler serves the runner's Prometheus metrics.
@@ -214,10 +207,56 @@ func (r *Runner) Start(ctx context.Context) error {
 func (r *Runner) settings(kind pipeline.Kind, id pipeline.ID, site string) pipeline.Settings {
 	return pipeline.Settings{ID: id, Kind: kind, Site: site, Schema: r.plan.Schema, Dir: r.plan.Dir,
 		Logger: r.log.With("component", string(kind)+"/"+id.String()), Metrics: r.reg,
-		Transport: func(name string) (pipeline.Transport, bool) {
-			t, ok := r.transports[name]
-			return t, ok
-		}}
+		Transport: r.transport}
+}
+
+// unitSettings are the settings of a stage or trigger of u: its metrics
+// go with the unit.
+func (r *Runner) unitSettings(u *unit, kind pipeline.Kind, id pipeline.ID, site string) pipeline.Settings {
+	set := r.settings(kind, id, site)
+	set.Metrics = u.reg
+	return set
+}
+
+// transport returns the named transport.
+func (r *Runner) transport(name string) (pipeline.Transport, bool) {
+	r.umu.RLock()
+	defer r.umu.RUnlock()
+	if ot, ok := r.transports[name]; ok {
+		return ot.t, true
+	}
+	return nil, false
+}
+
+// createTransport makes the transport of tp named name, its metrics
+// tracked.
+func (r *Runner) createTransport(ctx context.Context, name string, tp ComponentPlan) (*openTransport, error) {
+	reg := newTrackedRegisterer(r.reg)
+	set := r.settings(pipeline.KindTransport, pipeline.ID{Type: tp.Factory.Type(), Name: name}, r.plan.Site)
+	set.Metrics = reg
+	c, err := tp.Factory.Create(ctx, set, tp.Config)
+	if err != nil {
+		reg.unregisterAll()
+		return nil, fmt.Errorf("transport/%s: %w", name, err)
+	}
+	t, ok := c.(pipeline.Transport)
+	if !ok {
+		if cl, ok := c.(interface{ Close(context.Context) error }); ok {
+			_ = cl.Close(ctx)
+		}
+		reg.unregisterAll()
+		return nil, fmt.Errorf("transport/%s: type %s made a %T, not a pipeline.Transport", name, tp.Factory.Type(), c)
+	}
+	return &openTransport{plan: tp, t: t, reg: reg}, nil
+}
+
+// closeTransport closes ot and unregisters its metrics.
+func closeTransport(ctx context.Context, name string, ot *openTransport) error {
+	defer ot.reg.unregisterAll()
+	if err := ot.t.Close(ctx); err != nil {
+		return fmt.Errorf("transport/%s: %w", name, err)
+	}
+	return nil
 }
 
 func (r *Runner) open(ctx context.Context) error {
@@ -251,102 +290,55 @@ func (r *Runner) open(ctx context.Context) error {
 		r.storeOrder = append(r.storeOrder, name)
 	}
 	for _, name := range sortedKeys(r.plan.Transports) {
-		tp := r.plan.Transports[name]
-		c, err := tp.Factory.Create(ctx, r.settings(pipeline.KindTransport, pipeline.ID{Type: tp.Factory.Type(), Name: name}, r.plan.Site), tp.Config)
+		ot, err := r.createTransport(ctx, name, r.plan.Transports[name])
 		if err != nil {
-			return fmt.Errorf("transport/%s: %w", name, err)
+			return err
 		}
-		t, ok := c.(pipeline.Transport)
-		if !ok {
-			if cl, ok := c.(interface{ Close(context.Context) error }); ok {
-				_ = cl.Close(ctx)
-			}
-			return fmt.Errorf("transport/%s: type %s made a %T, not a pipeline.Transport", name, tp.Factory.Type(), c)
-		}
-		r.transports[name] = t
+		r.umu.Lock()
+		r.transports[name] = ot
+		r.umu.Unlock()
 	}
 	if err := r.openFleet(); err != nil {
 		return err
 	}
-	if err := r.buildPipelines(ctx, r.runCtx); err != nil {
+	units, err := r.buildUnits(ctx, r.plan.Pipelines)
+	if err != nil {
 		return err
 	}
+	r.umu.Lock()
+	r.units = units
+	r.umu.Unlock()
+	r.setLocalTriggers()
 	r.fleet.start(r.runCtx)
 	return nil
 }
 
-// enlist records a started component, unless Shutdown began; it reports
-// whether the start may go on.
-func (r *Runner) enlist(add func(*live)) bool {
-	r.lmu.Lock()
-	defer r.lmu.Unlock()
-	add(&r.live)
-	return !r.live.stopping
+// setLocalTriggers names, for each store, the trigger queues of the
+// pipelines sending from it: every local write is queued for them.
+func (r *Runner) setLocalTriggers() {
+	byStore := map[string][]string{}
+	for _, u := range r.unitList() {
+		if u.sender != nil {
+			byStore[u.store] = append(byStore[u.store], u.localTriggers...)
+		}
+	}
+	for name, s := range r.stores {
+		s.db.SetLocalTriggers(byStore[name])
+	}
 }
 
-// startPipelines starts the receivers on the router, then the catch-up
-// responders, the senders and the catch-ups. Every subscription is made
-// on ctx (the run context), so Shutdown's cancel ends a start that waits
-// for a connection.
-func (r *Runner) startPipelines(ctx context.Context) error {
-	if len(r.receivers) > 0 {
-		done, failed := make(chan struct{}), make(chan error, 1)
-		if !r.enlist(func(l *live) { l.routerDone = done }) {
-			close(done)
-			return errStopping
-		}
-		go func() {
-			defer close(done)
-			err := r.router.Run(ctx)
-			failed <- err
-			if err != nil && ctx.Err() == nil {
-				r.log.Error("router stopped", "err", err)
-			}
-		}()
-		select {
-		case <-r.router.Running():
-		case err := <-failed:
-			// Run returns before running only on an error (a receiver that
-			// cannot subscribe): start-up fails with it.
-			if err == nil {
-				err = errors.New("stopped before it ran")
-			}
-			return fmt.Errorf("router: receivers did not start: %w", err)
-		case <-ctx.Done():
-			return errStopping
-		}
-	}
-	for _, q := range r.triggers {
-		if !r.enlist(func(l *live) { l.triggers = append(l.triggers, q) }) {
-			return errStopping
-		}
-		go q.run(r.runCtx)
-	}
-	for _, rs := range r.responders {
-		if err := rs.start(ctx); err != nil {
-			return fmt.Errorf("pipeline %s: catch-up responder: %w", rs.name, err)
-		}
-		if !r.enlist(func(l *live) { l.responders = append(l.responders, rs) }) {
-			return errStopping
-		}
-	}
-	for _, s := range r.senders {
-		if err := s.start(ctx); err != nil {
-			return err
-		}
-		if !r.enlist(func(l *live) { l.senders = append(l.senders, s) }) {
-			return errStopping
-		}
-	}
-	for _, rc := range r.receivers {
-		if rc.catchUp != nil {
-			rc.catchUp.start(ctx)
-			if !r.enlist(func(l *live) { l.catchUps = append(l.catchUps, rc.catchUp) }) {
-				return errStopping
-			}
-		}
-	}
-	return nil
+// unitList returns the pipelines' units.
+func (r *Runner) unitList() []*unit {
+	r.umu.RLock()
+	defer r.umu.RUnlock()
+	return slices.Clone(r.units)
+}
+
+// startPipelines starts the units of the pipelines. Every subscription is
+// made on a unit's context (under the run context), so Shutdown's cancel
+// ends a start that waits for a connection.
+func (r *Runner) startPipelines(context.Context) error {
+	return r.startUnits(r.unitList())
 }
 
 // Shutdown drains: senders stop reading their outboxes, send what they
@@ -369,95 +361,10 @@ func (r *Runner) stop(ctx context.Context) error {
 		return nil
 	}
 	r.shutdown = true
-	r.lmu.Lock()
-	r.live.stopping = true
-	lv := r.live
-	r.lmu.Unlock()
-
-	var errs []error
-	var emu sync.Mutex
-	addErr := func(err error) {
-		emu.Lock()
-		errs = append(errs, err)
-		emu.Unlock()
-	}
-	// Until ctx ends: drain the senders, stop the receivers, send their
-	// last acks. Whatever waits past ctx is cancelled below.
-	var wg sync.WaitGroup
-	for _, s := range lv.senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.drain(ctx); err != nil {
-				addErr(fmt.Errorf("pipeline %s: drain: %w (unacknowledged changes stay in the outbox)", s.spec.Name, err))
-			}
-		}()
-	}
-	wg.Wait()
-	var routerClosed chan struct{}
-	closeRouter := func() {
-		routerClosed = make(chan struct{})
-		go func() {
-			defer close(routerClosed)
-			if err := r.router.Close(); err != nil {
-				addErr(fmt.Errorf("router: %w", err))
-			}
-		}()
-	}
-	if lv.routerDone != nil && isClosed(r.router.Running()) {
-		closeRouter()
-		waitOrEnd(ctx, routerClosed)
-	}
-	acks := make(chan struct{})
-	go func() {
-		for _, rc := range r.receivers {
-			rc.ackWG.Wait() // the last acks go out before the transports close
-		}
-		close(acks)
-	}()
-	waitOrEnd(ctx, acks)
-
-	// Cancel everything that runs, then wait for it within the grace.
+	err := stopUnits(ctx, r.unitList(), r.starting)
 	if r.cancel != nil {
 		r.cancel()
 	}
-	gctx, gcancel := graceContext(ctx, shutdownGrace)
-	defer gcancel()
-	var abandoned []string
-	wait := func(what string, done <-chan struct{}) {
-		if done != nil && !waitOrEnd(gctx, done) {
-			abandoned = append(abandoned, what)
-		}
-	}
-	wait("the pipelines' start", r.starting)
-	r.lmu.Lock()
-	lv = r.live // what the start began meanwhile
-	r.lmu.Unlock()
-	if lv.routerDone != nil && routerClosed == nil && isClosed(r.router.Running()) {
-		closeRouter() // it began running meanwhile
-	}
-	wait("the router's close", routerClosed)
-	wait("the router", lv.routerDone)
-	wait("the receivers' acks", acks)
-	for _, s := range lv.senders {
-		wait("pipeline "+s.spec.Name+": sender", s.done)
-	}
-	for _, rs := range lv.responders {
-		wait("pipeline "+rs.name+": catch-up responder", rs.done)
-	}
-	for _, c := range lv.catchUps {
-		wait("pipeline "+c.name+": catch-up", c.done)
-	}
-	for _, q := range lv.triggers {
-		wait("trigger "+q.name, q.done)
-	}
-	emu.Lock()
-	if len(abandoned) > 0 {
-		errs = append(errs, fmt.Errorf("shutdown abandoned what still ran %s past its deadline (%s): %w",
-			shutdownGrace, strings.Join(abandoned, "; "), ctx.Err()))
-	}
-	emu.Unlock()
-
 	// Close in any case, with a short context if ctx has ended.
 	cctx := ctx
 	if ctx.Err() != nil {
@@ -466,14 +373,12 @@ func (r *Runner) stop(ctx context.Context) error {
 		defer ccancel()
 	}
 	var cerrs []error
-	for _, c := range r.closers {
-		if err := c.Close(cctx); err != nil {
+	r.umu.RLock()
+	transports := maps.Clone(r.transports)
+	r.umu.RUnlock()
+	for _, name := range slices.Backward(sortedKeys(transports)) {
+		if err := closeTransport(cctx, name, transports[name]); err != nil {
 			cerrs = append(cerrs, err)
-		}
-	}
-	for _, name := range slices.Backward(sortedKeys(r.transports)) {
-		if err := r.transports[name].Close(cctx); err != nil {
-			cerrs = append(cerrs, fmt.Errorf("transport/%s: %w", name, err))
 		}
 	}
 	if r.broker != nil {
@@ -491,9 +396,7 @@ func (r *Runner) stop(ctx context.Context) error {
 			cerrs = append(cerrs, fmt.Errorf("storage/%s: %w", name, err))
 		}
 	}
-	emu.Lock()
-	defer emu.Unlock()
-	return errors.Join(append(errs, cerrs...)...)
+	return errors.Join(append([]error{err}, cerrs...)...)
 }
 
 // waitOrEnd waits for done until ctx ends; it reports whether done closed.
@@ -547,13 +450,16 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 // ends.
 func (r *Runner) Sync(ctx context.Context) error {
 	var errs []error
-	for _, s := range r.senders {
-		if err := s.Sync(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("pipeline %s: %w", s.spec.Name, err))
+	units := r.unitList()
+	for _, u := range units {
+		if s := u.sender; s != nil {
+			if err := s.Sync(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("pipeline %s: %w", s.spec.Name, err))
+			}
 		}
 	}
-	for _, rc := range r.receivers {
-		if rc.catchUp != nil {
+	for _, u := range units {
+		if rc := u.receiver; rc != nil && rc.catchUp != nil {
 			if err := rc.catchUp.wait(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("pipeline %s: catch-up: %w", rc.spec.Name, err))
 			}
@@ -580,15 +486,13 @@ func syncResult(err error) string {
 // Status reports every pipeline.
 func (r *Runner) Status() Status {
 	st := Status{Site: r.plan.Site}
-	for _, s := range r.senders {
-		st.Pipelines = append(st.Pipelines, s.snapshot())
-	}
-	r.lmu.Lock()
-	routerUp := r.live.routerDone != nil && isClosed(r.router.Running())
-	r.lmu.Unlock()
-	for _, rc := range r.receivers {
-		ps := rc.snapshot()
-		if !routerUp && ps.State == "running" {
+	for _, u := range r.unitList() {
+		if s := u.sender; s != nil {
+			st.Pipelines = append(st.Pipelines, s.snapshot())
+			continue
+		}
+		ps := u.receiver.snapshot()
+		if !u.routerUp() && ps.State == "running" {
 			ps.State = "starting" // not subscribed yet: waiting for the transport's connection
 		}
 		st.Pipelines = append(st.Pipelines, ps)

@@ -115,7 +115,7 @@ func TestReplicatesBothWaysWithoutEchoes(t *testing.T) {
 func TestPoisonMessagesAreKeptAndServingGoesOn(t *testing.T) {
 	ctx := context.Background()
 	r := start(t, allInOne(t))
-	bus := r.transports["bus"]
+	bus := r.transports["bus"].t
 	bad := [][]byte{
 		[]byte(`{not json`),
 		[]byte(`{"v":99,"id":"b1","changes":[]}`),
@@ -143,7 +143,7 @@ func TestPoisonMessagesAreKeptAndServingGoesOn(t *testing.T) {
 func TestForgedOriginIsRejectedAndAcked(t *testing.T) {
 	ctx := context.Background()
 	r := start(t, allInOne(t))
-	bus := r.transports["bus"]
+	bus := r.transports["bus"].t
 	acks, err := bus.Subscribe(ctx, pipeline.ChanUpAck, "dev9")
 	require.NoError(t, err)
 	item, _ := json.Marshal(map[string]any{"pk": "reading#dev1", "sk": "reading#00000001", "deviceId": "dev1", "seq": 1})

@@ -81,7 +81,7 @@ func TestReceivedBatchOverTheMaximumIsRefused(t *testing.T) {
 	bus := plan.Transports["bus"]
 	plan.Transports["bus"] = ComponentPlan{Factory: smallFactory{Factory: bus.Factory, max: 2000}, Config: bus.Config}
 	r := start(t, plan)
-	inner := r.transports["bus"].(small).Transport // publish past the limit, as a rogue device would
+	inner := r.transports["bus"].t.(small).Transport // publish past the limit, as a rogue device would
 	acks, err := inner.Subscribe(ctx, pipeline.ChanUpAck, "dev1")
 	require.NoError(t, err)
 	item := fmt.Sprintf(`{"pk":"reading#dev1","sk":"reading#00000001","deviceId":"dev1","seq":1,"tags":[%q]}`, strings.Repeat("z", 3000))

@@ -52,13 +52,13 @@ func TestPolicyAndBatchStagesOnBothSides(t *testing.T) {
 
 	// A device pushing a change of a model that only syncs down is refused
 	// by the cloud's policy, and told so in the ack; nothing is stored.
-	acks, err := r.transports["bus"].Subscribe(ctx, pipeline.ChanUpAck, "dev7")
+	acks, err := r.transports["bus"].t.Subscribe(ctx, pipeline.ChanUpAck, "dev7")
 	require.NoError(t, err)
 	item, _ := json.Marshal(map[string]any{"pk": "account#x", "sk": "account#", "id": "x", "name": "sneaky", "updated": "2026-01-01T00:00:00.000Z"})
 	b := pipeline.Batch{V: 1, ID: "b-down-model", Site: "dev7", Changes: []pipeline.Change{{Model: "Account", Op: pipeline.OpCreate,
 		Key: pipeline.Key{PK: "account#x", SK: "account#"}, Item: item, Version: pipeline.Version{Wall: 9, Origin: "dev7"}, Origin: "dev7"}}}
 	payload, _ := json.Marshal(b)
-	require.NoError(t, r.transports["bus"].Publish(ctx, pipeline.ChanUp, "dev7", message.NewMessage("m", payload)))
+	require.NoError(t, r.transports["bus"].t.Publish(ctx, pipeline.ChanUp, "dev7", message.NewMessage("m", payload)))
 	select {
 	case msg := <-acks:
 		msg.Ack()

@@ -164,7 +164,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // ReplayTriggers queues the dead deliveries of the trigger queue name
 // ("pipeline:trigger") again and wakes it; it returns how many.
 func (r *Runner) ReplayTriggers(ctx context.Context, name string) (int, error) {
-	for _, q := range r.triggers {
+	for _, q := range r.triggerQueues() {
 		if q.name == name {
 			n, err := q.db.ReplayTriggers(ctx, name)
 			if err == nil {
@@ -193,8 +193,9 @@ const maxTriggerCount = 10000
 
 // Triggers reports every trigger queue.
 func (r *Runner) Triggers(ctx context.Context) ([]TriggerStatus, error) {
-	out := make([]TriggerStatus, 0, len(r.triggers))
-	for _, q := range r.triggers {
+	queues := r.triggerQueues()
+	out := make([]TriggerStatus, 0, len(queues))
+	for _, q := range queues {
 		st := TriggerStatus{Name: q.name, Pipeline: q.pipeline}
 		for _, dead := range []bool{false, true} {
 			got, err := q.db.PendingTriggers(ctx, q.name, maxTriggerCount+1, dead)
@@ -212,4 +213,13 @@ func (r *Runner) Triggers(ctx context.Context) ([]TriggerStatus, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// triggerQueues lists the pipelines' trigger queues.
+func (r *Runner) triggerQueues() []*triggerQueue {
+	var out []*triggerQueue
+	for _, u := range r.unitList() {
+		out = append(out, u.triggers...)
+	}
+	return out
 }

@@ -76,7 +76,7 @@ func startWithFastTriggers(t *testing.T, plan Plan, attempts int) *Runner {
 	r, err := New(plan, Options{})
 	require.NoError(t, err)
 	require.NoError(t, r.Open(context.Background()))
-	for _, q := range r.triggers {
+	for _, q := range r.triggerQueues() {
 		q.minDelay, q.maxDelay, q.timeout, q.attempts = 5*time.Millisecond, 20*time.Millisecond, 300*time.Millisecond, attempts
 	}
 	require.NoError(t, r.Start(context.Background()))
