@@ -36,7 +36,6 @@ func unitsByName(r *Runner) map[string]*unit {
 	return out
 }
 
-
 func reloadCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
