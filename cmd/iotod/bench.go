@@ -1,3 +1,5 @@
+//go:build !device || !(386 || arm || mips || mipsle)
+
 package main
 
 import (
@@ -22,6 +24,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(cloudBenchCmds()...)
 	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchTriggersCmd(), newBenchPluginCmd())
+	cmd.AddCommand(newBenchAPICmd())
 	return cmd
 }
 
