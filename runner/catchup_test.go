@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -145,4 +146,28 @@ func TestGapInLiveBatchesTriggersCatchUp(t *testing.T) {
 	c.seen(ctx, "dev1", &pipeline.Batch{Before: v(30), After: v(40)}, 1) // 20..30 never arrived
 	active, _ = c.progress()
 	require.True(t, active, "a gap asks for a catch-up")
+}
+
+// A catch-up longer than the cloud's ack window (4 batches of 500) goes
+// through: the device acknowledges each catch-up batch, which opens the
+// window for the next. Unacknowledged, the catch-up would stall after 4
+// batches every time and never arrive whole.
+func TestLongCatchUpIsPacedByTheDevicesAcks(t *testing.T) {
+	ctx := context.Background()
+	cloudPlan, devPlan := split(t)
+	cloud := start(t, cloudPlan)
+	c := cloud.DB("cloud")
+	const commands = 2600 // 6 catch-up batches
+	for i := range commands {
+		_, err := c.Create(ctx, "Command", db.Item{"deviceId": "dev1", "command": fmt.Sprint("set-", i)}, nil)
+		require.NoError(t, err)
+	}
+	dev := start(t, devPlan)
+	require.NoError(t, dev.Sync(syncCtx(t)), "the catch-up arrived whole")
+	mine, err := dev.DB("local").Find(ctx, "Command", db.Item{"deviceId": "dev1"}, &db.Params{Count: true})
+	require.NoError(t, err)
+	require.Equal(t, commands, mine.Count)
+	cursor, err := dev.DB("local").GetMeta(ctx, cursorMeta)
+	require.NoError(t, err)
+	require.NotEmpty(t, cursor, "the cursor moved")
 }

@@ -170,9 +170,8 @@ func (r *receiver) handle(msg *message.Message) error {
 	if r.catchUp != nil {
 		r.catchUp.seen(ctx, site, b, received)
 	}
-	if b.CatchUp {
-		return nil // catch-up answers are not acked: the device asks again if one is missing
-	}
+	// Catch-up batches are acked too: the cloud's ack window paces a
+	// catch-up by them (docs/protocol.md, "Catch-up").
 	r.ackLater(r.ackSite(site), ack)
 	r.m.changesOut.WithLabelValues(r.spec.Name).Add(float64(len(applied)))
 	r.mu.Lock()
