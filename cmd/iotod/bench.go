@@ -1,5 +1,3 @@
-//go:build !device || !(386 || arm || mips || mipsle)
-
 package main
 
 import (
