@@ -69,3 +69,16 @@ func (c *Client) ReplayTriggers(ctx context.Context, trigger string) (int, error
 	}
 	return out.Replayed, nil
 }
+
+// Reload calls POST /v1/reload: the running iotod re-reads its
+// configuration and applies it. The error of a refused reload says why
+// (the file and line of an invalid config, or what needs a restart).
+func (c *Client) Reload(ctx context.Context) (*Reload, error) {
+	hc := *c.http
+	hc.Timeout = reloadTimeout + 30*time.Second
+	var out Reload
+	if err := c.doWith(ctx, &hc, http.MethodPost, "/v1/reload", struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -75,6 +75,7 @@ func (s *Server) pipelineRoutes() {
 	s.mux.HandleFunc("GET /v1/triggers", s.triggers)
 	s.mux.HandleFunc("POST /v1/triggers/replay", s.replayTriggers)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("POST /v1/reload", s.reload)
 }
 
 func errNoPipelines() error {

@@ -41,6 +41,8 @@ type Options struct {
 	Stores map[string]Database
 	// UI serves the status page at / (ui.go; the config's api.ui).
 	UI bool
+	// Reload serves POST /v1/reload (nil: 404).
+	Reload Reloader
 
 	_ struct{}
 }
@@ -55,8 +57,10 @@ type Server struct {
 	log     *slog.Logger
 	maxBody int64
 	ui      bool
-	mux     *http.ServeMux
-	http    *http.Server
+	// reloader re-reads and applies the configuration (nil: none).
+	reloader Reloader
+	mux      *http.ServeMux
+	http     *http.Server
 
 	mu        sync.Mutex
 	listeners []net.Listener
@@ -68,7 +72,7 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DB == nil {
 		return nil, errors.New("api: Options.DB is required")
 	}
-	s := &Server{db: opts.DB, name: opts.Name, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes, ui: opts.UI}
+	s := &Server{db: opts.DB, name: opts.Name, stores: opts.Stores, pipes: opts.Pipelines, site: opts.Site, log: opts.Logger, maxBody: opts.MaxBodyBytes, ui: opts.UI, reloader: opts.Reload}
 	if r, ok := s.pipes.(*runner.Runner); ok && r == nil {
 		s.pipes = nil // a nil *Runner in the interface means none
 	}

@@ -19,7 +19,7 @@ storage, crash-safe) and serves it over a local HTTP/JSON API.`,
 	root.PersistentFlags().StringArrayP("config", "c", []string{defaultConfig},
 		"config file; repeat to merge several, later files overriding earlier ones")
 	root.AddCommand(newRunCmd(), newInitCmd(), newValidateCmd(), newPluginsCmd(), newDBCmd(), newStatusCmd(), newTriggersCmd(), newDeadLettersCmd(), newSyncCmd(), newBenchCmd())
-	root.AddCommand(newDevicesCmd())
+	root.AddCommand(newDevicesCmd(), newReloadCmd())
 	root.AddCommand(cloudCmds()...)
 	addVersionCmd(root) // iotod version, iotod --version
 	return root

@@ -51,18 +51,21 @@ not acknowledged stays in its outbox and is sent after the next start.`,
 }
 
 // newLogger is iotod run's logger on w, in the config's log format and
-// level, or at level when it is not empty (--log-level).
-func newLogger(w io.Writer, c config.LogConfig, level string) *slog.Logger {
+// level, or at level when it is not empty (--log-level). The level is a
+// variable a reload sets.
+func newLogger(w io.Writer, c config.LogConfig, level string) (*slog.Logger, *slog.LevelVar) {
 	if level != "" {
 		c.Level = level
 	}
 	var lv slog.Level                     // info, unless c.Level says otherwise
 	_ = lv.UnmarshalText([]byte(c.Level)) // checked by config.Load and the flag
-	opts := &slog.HandlerOptions{Level: lv}
+	v := new(slog.LevelVar)
+	v.Set(lv)
+	opts := &slog.HandlerOptions{Level: v}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), v
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), v
 }
 
 // runDaemon serves until ctx ends, then stops the API, drains and stops
@@ -74,7 +77,7 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	if err != nil {
 		return err
 	}
-	log := newLogger(logTo, cfg.Log, level)
+	log, logLevel := newLogger(logTo, cfg.Log, level)
 	if cfg.MemoryLimit > 0 {
 		// The collector works harder near the limit instead of letting
 		// the heap grow past it (a device's memory budget).
@@ -137,7 +140,11 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 			stores[other] = run.DB(other)
 		}
 	}
-	srv, err := api.NewServer(api.Options{DB: run.DB(name), Name: name, Stores: stores, Site: cfg.Site, Logger: log, Pipelines: pipes, UI: cfg.API.UI})
+	rl, err := newReloader(paths, cfg, run, log, logLevel, level, drain)
+	if err != nil {
+		return err
+	}
+	srv, err := api.NewServer(api.Options{DB: run.DB(name), Name: name, Stores: stores, Site: cfg.Site, Logger: log, Pipelines: pipes, UI: cfg.API.UI, Reload: rl.reload})
 	if err != nil {
 		return err
 	}
@@ -159,8 +166,18 @@ func runDaemon(ctx context.Context, stop func(), paths []string, drain time.Dura
 	// goes through the drain closer, which ends the start too.
 	started := make(chan error, 1)
 	go func() { started <- run.Start(context.WithoutCancel(ctx)) }()
+	// SIGHUP reloads the configuration, as iotod reload does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	for {
 		select {
+		case <-hup:
+			go func() {
+				if _, err := rl.reload(ctx); err != nil {
+					log.Error("reload on SIGHUP failed", "err", err)
+				}
+			}()
 		case <-ctx.Done():
 			stop()
 			log.Info("iotod shutting down")
