@@ -19,8 +19,10 @@ vet:
 	$(GO) vet ./...
 	$(GO) vet -tags device ./cmd/iotod ./bench
 
-# The device build: without the cloud-only stores and their SDKs (DynamoDB), symbols stripped
-# (P8: binary <= 25 MB). Cross-compile with GOOS/GOARCH, e.g. make build-device GOARCH=arm64.
+# The device build: one device store, badger on a 64-bit GOARCH, SQLite on a 32-bit one (arm, 386,
+# mips, mipsle: cmd/iotod/components_stores_*.go), without the cloud-only stores and their SDKs,
+# symbols stripped (P8: binary <= 25 MiB). Cross-compile with GOOS/GOARCH, e.g.
+# make build-device GOARCH=arm64, or GOARCH=arm GOARM=7 for a 32-bit ARM gateway.
 build-device:
 	$(GO) build -tags device -trimpath -ldflags "-s -w" -o bin/iotod-device ./cmd/iotod
 
@@ -28,7 +30,8 @@ build-device:
 # linux/arm (GOARM=7), dist/iotod_<version>_linux_<arch>.tar.gz holding the full build (iotod)
 # and the device build (iotod-device), static and stripped, with the systemd unit, an example
 # device config and the schema; then dist/SHA256SUMS. Fails when a device binary is over P8's
-# 25 MiB. VERSION defaults to git describe, COMMIT to the HEAD commit: make release VERSION=1.2.0
+# 25 MiB or lacks the store of its device config. VERSION defaults to git describe, COMMIT to the
+# HEAD commit: make release VERSION=1.2.0
 VERSION          ?=
 COMMIT           ?=
 DIST             ?= dist

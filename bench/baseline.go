@@ -7,7 +7,6 @@ import (
 	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/iotod/iotod/plugins/storage/badger"
-	"github.com/iotod/iotod/plugins/storage/sqlite"
 )
 
 // baseline is the raw engine under a store, measured beside it in the
@@ -38,8 +37,8 @@ func baselineFor(store string) (baseline, error) {
 	switch store {
 	case "", badger.TypeName:
 		return badgerBaseline, nil
-	case sqlite.TypeName:
-		return sqliteBaseline, nil
+	case "sqlite":
+		return rawSQLiteBaseline() // raw_sqlite.go, or raw_nosqlite.go in a 64-bit device build
 	}
 	return baseline{}, fmt.Errorf("bench db: store %q: want badger or sqlite", store)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
 	"github.com/iotod/iotod/plugins/storage/badger"
-	"github.com/iotod/iotod/plugins/storage/sqlite"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -187,10 +186,8 @@ func openIotodCache(ctx context.Context, store, dir, durability string, cacheByt
 		cfg := badger.NewDefaultConfig()
 		cfg.Path, cfg.Durability = dir, durability
 		st, err = badger.Open(ctx, cfg, nil)
-	case sqlite.TypeName:
-		cfg := sqlite.NewDefaultConfig()
-		cfg.Path, cfg.Durability = filepath.Join(dir, "iotod.db"), durability
-		st, err = sqlite.Open(ctx, cfg, nil)
+	case "sqlite": // raw_sqlite.go, or raw_nosqlite.go in a 64-bit device build
+		st, err = openSQLiteStore(ctx, filepath.Join(dir, "iotod.db"), durability)
 	default:
 		err = fmt.Errorf("bench db: store %q: want badger or sqlite", store)
 	}

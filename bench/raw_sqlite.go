@@ -1,3 +1,5 @@
+//go:build !device || 386 || arm || mips || mipsle
+
 package bench
 
 import (
@@ -11,7 +13,30 @@ import (
 	"sync/atomic"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/plugins/storage/sqlite"
 )
+
+// The SQLite store and its raw baseline are in the full build (and in a
+// 32-bit device build, whose cmd/iotod does not link this package: its
+// other benchmarks need badger). A 64-bit device build has badger alone:
+// raw_nosqlite.go.
+
+// openSQLiteStore opens iotod's SQLite store at path, for
+// `bench db --store sqlite`.
+func openSQLiteStore(ctx context.Context, path, durability string) (pipeline.Store, error) {
+	cfg := sqlite.NewDefaultConfig()
+	cfg.Path, cfg.Durability = path, durability
+	st, err := sqlite.Open(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// rawSQLiteBaseline is sqliteBaseline: this build has SQLite.
+func rawSQLiteBaseline() (baseline, error) { return sqliteBaseline, nil }
 
 // openRawSQLite opens a plain SQLite file in dir, in WAL mode with the
 // synchronous level of the iotod store's durability, with one table of

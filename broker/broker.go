@@ -19,12 +19,8 @@ import (
 	"syscall"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	badgerhook "github.com/mochi-mqtt/server/v2/hooks/storage/badger"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/iotod/iotod/pipeline"
-	badgerstore "github.com/iotod/iotod/plugins/storage/badger"
 )
 
 // Broker is a running embedded broker.
@@ -73,7 +69,7 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger, metrics prometh
 	}
 	b := &Broker{server: server, log: logger, done: make(chan struct{})}
 	if cfg.Persistence != "" {
-		if err := server.AddHook(new(badgerhook.Hook), persistence(cfg.Persistence)); err != nil {
+		if err := addPersistence(server, cfg.Persistence); err != nil { // persistence*.go
 			_ = server.Close()
 			return nil, fmt.Errorf("broker persistence %s: %w", cfg.Persistence, err)
 		}
@@ -118,19 +114,6 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("broker close: %w", ctx.Err())
 	}
-}
-
-// persistenceMemory is the memory budget of the broker's badger
-// persistence (sessions, retained and in-flight messages).
-const persistenceMemory = 16 * pipeline.Megabyte
-
-// persistence is the badger hook's options: the badger storage's options
-// for persistenceMemory (2 MiB write tables, bounded table builders), writes
-// not fsynced (a process crash loses nothing; a power cut may lose the last
-// messages).
-func persistence(dir string) *badgerhook.Options {
-	opts := badgerstore.Options(dir, persistenceMemory)
-	return &badgerhook.Options{Path: dir, Options: &opts}
 }
 
 // loadTLS builds the listener's TLS config (nil without tls).

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/iotod/iotod/pipeline"
-	badgerstore "github.com/iotod/iotod/plugins/storage/badger"
 )
 
 // Defaults of Config.
@@ -118,7 +117,7 @@ func (c Config) Validate() error {
 		fail("listen", "%q %v", c.Listen, err)
 	}
 	if c.Persistence != "" {
-		if err := badgerstore.CheckPlatform(); err != nil {
+		if err := checkPersistence(); err != nil { // persistence*.go
 			fail("persistence", "%q: the broker keeps sessions in badger: %v; leave persistence empty (sessions in memory) on a 32-bit build", c.Persistence, err)
 		}
 	}

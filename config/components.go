@@ -92,6 +92,10 @@ func (l *loader) lookup(n *yaml.Node, path string, kind pipeline.Kind, typ strin
 	if f, err := l.reg.Lookup(kind, typ); err == nil {
 		return f
 	}
+	if o, ok := l.reg.OmittedType(kind, typ); ok {
+		l.failNode(n, path, "%s", o)
+		return nil
+	}
 	for _, other := range pipeline.Kinds {
 		if _, err := l.reg.Lookup(other, typ); err == nil && other != kind {
 			l.failNode(n, path, "%s is a %s, not a %s (%s types: %s)", typ, other, kind, kind, strings.Join(l.reg.Types(kind), ", "))

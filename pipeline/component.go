@@ -105,7 +105,8 @@ type Factory interface {
 // Registry holds the factories a process knows, per kind. It is a value
 // built in main and passed in; there is no global registry.
 type Registry struct {
-	byKind map[Kind]map[string]Factory
+	byKind  map[Kind]map[string]Factory
+	omitted []Omitted // types this build leaves out (omitted.go)
 }
 
 // NewRegistry builds a registry; a duplicate kind/type is an error.
@@ -132,6 +133,9 @@ func NewRegistry(fs ...Factory) (*Registry, error) {
 func (r *Registry) Lookup(kind Kind, typ string) (Factory, error) {
 	if f, ok := r.byKind[kind][typ]; ok {
 		return f, nil
+	}
+	if o, ok := r.OmittedType(kind, typ); ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, o)
 	}
 	return nil, fmt.Errorf("%w: unknown %s type %q (known: %s)", ErrNotFound, kind, typ, strings.Join(r.Types(kind), ", "))
 }

@@ -7,8 +7,10 @@
 #
 # For each platform (linux/amd64, linux/arm64, linux/arm with GOARM=7) it builds two static
 # binaries (CGO_ENABLED=0, -trimpath, -ldflags "-s -w -X main.version -X main.commit"):
-#   iotod         the full build, every store (the cloud's DynamoDB and PostgreSQL too)
-#   iotod-device  the device build (-tags device, as make build-device): no cloud-only store
+#   iotod         the full build, every store (badger, SQLite, the cloud's DynamoDB and PostgreSQL)
+#   iotod-device  the device build (-tags device, as make build-device): its platform's device store
+#                 alone, badger on linux/amd64 and linux/arm64, SQLite on linux/arm (badger cannot
+#                 run on 32-bit); no cloud store
 # and packs them into DIST/iotod_<version>_linux_<arch>.tar.gz, in a folder of the same name, with
 # README.md (packaging/README.md), LICENSE if the repository has one, iotod.service (the systemd
 # unit, packaging/iotod.service), schema.json5 (the repository's) and device.yaml: a device's
@@ -17,7 +19,8 @@
 # it, data in ./data unless IOTOD_DATA says otherwise). Then DIST/SHA256SUMS over the archives.
 #
 # It fails, naming the file and its size, when a device binary is over the P8 bar of 25 MiB
-# (26,214,400 bytes; docs/benchmarks.md), and when an example config does not validate.
+# (26,214,400 bytes; docs/benchmarks.md), when a device binary lacks the store its device.yaml
+# names or links the other one (go version -m), and when an example config does not validate.
 #
 # Environment: VERSION (default: git describe --tags --always --dirty), COMMIT (default: git
 # rev-parse HEAD), DIST (default: the repository's dist/; a relative path is taken from the
@@ -74,6 +77,32 @@ size() {
 	wc -c <"$1" | tr -d ' '
 }
 
+# The module of each device store: the device build of a platform links one of them
+# (cmd/iotod/components_stores_*.go).
+declare -A store_module=([badger]=github.com/dgraph-io/badger/v4 [sqlite]=modernc.org/sqlite)
+
+# device_store GOARCH prints the store of that platform's device build and its example config.
+device_store() {
+	case $1 in
+	arm) echo sqlite ;; # badger refuses 32-bit
+	*) echo badger ;;
+	esac
+}
+
+# check_store BIN STORE fails unless the device binary BIN links STORE's module and not the other's.
+check_store() {
+	local bin=$1 store=$2 mods s
+	mods=$("$GO" version -m "$bin") || die "go version -m $bin failed"
+	for s in "${!store_module[@]}"; do
+		if grep -q "^[[:space:]]*dep[[:space:]]*${store_module[$s]}[[:space:]]" <<<"$mods"; then
+			[ "$s" = "$store" ] || die "$bin links the $s store (${store_module[$s]}): its platform's device build has $store alone"
+		else
+			[ "$s" != "$store" ] || die "$bin lacks the $store store (${store_module[$s]}) its device.yaml names"
+		fi
+	done
+	echo "release: ${bin#"$stage"/}: the $store store alone" >&2
+}
+
 # build GOOS GOARCH FLAVOUR OUT builds one binary: FLAVOUR is full or device.
 build() {
 	local goos=$1 goarch=$2 flavour=$3 out=$4
@@ -126,6 +155,7 @@ for platform in $PLATFORMS; do
 	name=iotod_${VERSION}_${platform%/*}_${platform#*/}
 	mkdir -p "$stage/$name"
 	build "${platform%/*}" "${platform#*/}" device "$stage/$name/iotod-device"
+	check_store "$stage/$name/iotod-device" "$(device_store "${platform#*/}")"
 	n=$(size "$stage/$name/iotod-device")
 	if [ "$n" -gt "$DEVICE_MAX_BYTES" ]; then
 		over+=("$name/iotod-device (the device build for $platform) is $n bytes ($(mib "$n"))")
@@ -143,10 +173,11 @@ hostbin=
 for platform in $PLATFORMS; do
 	goos=${platform%/*}
 	goarch=${platform#*/}
-	case $goarch in
-	arm) example=docs/examples/device-sqlite.yaml store=sqlite ;; # badger refuses 32-bit
-	*) example=docs/examples/device.yaml store=badger ;;
-	esac
+	store=$(device_store "$goarch")
+	example=docs/examples/device.yaml
+	if [ "$store" = sqlite ]; then
+		example=docs/examples/device-sqlite.yaml
+	fi
 	name=iotod_${VERSION}_${goos}_${goarch}
 	dir=$stage/$name
 	build "$goos" "$goarch" full "$dir/iotod"

@@ -16,6 +16,9 @@ func cloudStorage() []pipeline.Factory {
 	return []pipeline.Factory{dynamodb.NewFactory(), postgres.NewFactory()}
 }
 
+// cloudOmitted: the full build leaves no cloud store out.
+func cloudOmitted() []pipeline.Omitted { return nil }
+
 // cloudBenchCmds are the benches of those stores.
 func cloudBenchCmds() []*cobra.Command {
 	return []*cobra.Command{newBenchDynamoDBCmd(), newBenchPostgresCmd()}

@@ -9,9 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/iotod/iotod/plugins/storage/badger"
-	"github.com/iotod/iotod/plugins/storage/sqlite"
 )
 
 // initSchema is the starter schema `iotod init` writes: the repository's
@@ -19,15 +16,6 @@ import (
 //
 //go:embed initfiles/schema.json5
 var initSchema []byte
-
-// defaultDeviceStore is the device store this build runs: badger on a
-// 64-bit build, sqlite on a 32-bit one, where badger refuses to open.
-func defaultDeviceStore() string {
-	if badger.CheckPlatform() != nil {
-		return sqlite.TypeName
-	}
-	return badger.TypeName
-}
 
 func newInitCmd() *cobra.Command {
 	var dir, site, broker, store string
@@ -86,17 +74,13 @@ type initFile struct {
 
 // initFiles are the files init writes.
 func initFiles(site, broker, store string) ([]initFile, error) {
-	var storage string
-	switch store {
-	case badger.TypeName:
-		if err := badger.CheckPlatform(); err != nil {
-			return nil, fmt.Errorf("init: --store badger: %w", err)
-		}
-		storage = "type: badger\n    path: ./data/device"
-	case sqlite.TypeName:
+	// The stores of this build: components_stores_*.go.
+	if err := checkDeviceStore(store); err != nil {
+		return nil, fmt.Errorf("init: --store %q: %w", store, err)
+	}
+	storage := "type: badger\n    path: ./data/device"
+	if store == "sqlite" {
 		storage = "type: sqlite\n    path: ./data/device.db"
-	default:
-		return nil, fmt.Errorf("init: --store %q: want badger or sqlite", store)
 	}
 	if site == "" || strings.ContainsAny(site, "/#+ \"'") {
 		return nil, errors.New("init: --site: a name without spaces, quotes, / # or +")

@@ -32,7 +32,8 @@ type buildFacts struct {
 	Arch     string `json:"arch"`
 	Variant  string `json:"variant,omitempty"` // the ARM version of a linux/arm build: v7
 	// Flavour is "full" (every store) or "device" (-tags device: without
-	// the cloud-only stores and their SDKs).
+	// the cloud-only stores and their SDKs, and with one device store,
+	// badger on 64-bit, SQLite on 32-bit: components_stores_*.go).
 	Flavour string   `json:"flavour"`
 	Plugins []string `json:"plugins"` // kind/type of each built-in plugin
 }
@@ -127,7 +128,8 @@ func newVersionCmd() *cobra.Command {
 		Long: `version prints which build this binary is: its version and commit (set by make release,
 otherwise the build's VCS stamp, "(modified)" for a work tree with uncommitted changes), the Go
 version, the platform, the flavour (full, or device for a -tags device build, which leaves out the
-cloud-only stores) and the built-in plugins, kind/type one a line. iotod --version prints the same.`,
+cloud-only stores and holds one device store: badger on 64-bit, sqlite on 32-bit) and the built-in
+plugins, kind/type one a line. iotod --version prints the same.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := currentBuild()
