@@ -1,3 +1,5 @@
+//go:build !device || !(386 || arm || mips || mipsle)
+
 package main
 
 import (
