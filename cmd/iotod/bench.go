@@ -25,6 +25,7 @@ func newBenchCmd() *cobra.Command {
 	cmd.AddCommand(cloudBenchCmds()...)
 	cmd.AddCommand(newBenchDBCmd(), newBenchPipelineCmd(), newBenchReplicateCmd(), newBenchTriggersCmd(), newBenchPluginCmd())
 	cmd.AddCommand(newBenchAPICmd())
+	withBenchProgress(cmd)
 	return cmd
 }
 
