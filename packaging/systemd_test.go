@@ -63,10 +63,16 @@ func TestServiceUnit(t *testing.T) {
 	assert.NoError(t, err, out)
 	assert.Empty(t, out, "systemd-analyze verify iotod.service")
 
+	// systemctl reload sends SIGHUP, which iotod run takes as a reload.
+	unit, err := os.ReadFile("iotod.service")
+	require.NoError(t, err)
+	assert.Contains(t, string(unit), "\nExecReload=/bin/kill -HUP $MAINPID\n")
+
 	// The check is real: a typo, a bad value, a missing binary are caught.
 	for _, bad := range [][]string{
 		{"ProtectSystem=strict", "ProtectSytem=strict"},
 		{"Restart=on-failure", "Restart=sometimes"},
+		{"ExecReload=/bin/kill", "ExecReload=/nonexistent/kill"},
 		{"ExecStart=/", "ExecStart=/nonexistent/"},
 	} {
 		out, _ := analyze(t, stubUnit(t, bad...), "verify", "--man=no")
