@@ -18,6 +18,7 @@ run: build
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags device ./cmd/iotod ./bench
+	GOARCH=arm GOARM=7 $(GO) vet -tags device ./cmd/iotod ./broker
 
 # The device build: one device store, badger on a 64-bit GOARCH, SQLite on a 32-bit one (arm, 386,
 # mips, mipsle: cmd/iotod/components_stores_*.go), without the cloud-only stores and their SDKs,
@@ -80,6 +81,7 @@ test-32bit:
 	GOARCH=386 $(GO) test -count=1 -timeout 15m ./db/... ./plugins/storage/sqlite/...
 	IOTOD_TEST_STORE=sqlite $(GO) test -count=1 -timeout 15m ./db/...
 	GOARCH=arm GOARM=7 $(GO) build -o /dev/null ./cmd/iotod
+	GOARCH=arm GOARM=7 $(GO) build -tags device -o /dev/null ./cmd/iotod
 
 # The short tests under the race detector.
 race:
