@@ -63,6 +63,7 @@ var (
 		"cursor":   uiCursor,
 		"refusal":  uiRefusal,
 		"fleetURL": uiFleetURL,
+		"devRows":  uiFleetRows,
 		"int64":    func(n int) int64 { return int64(n) },
 		"add":      func(a, b int) int { return a + b },
 		"sub":      func(a, b int) int { return a - b },

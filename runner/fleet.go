@@ -345,17 +345,18 @@ func (k fleetKey) compare(o fleetKey) int {
 	return strings.Compare(k.site, o.site)
 }
 
-// keyOf is a device's key for sort (without its "-").
-func keyOf(sort string, r *DeviceRecord, pending int) fleetKey {
+// keyOf is the key of site's device for sort (without its "-"); the
+// site sort reads nothing of its record.
+func keyOf(sort, site string, r *DeviceRecord, pending int) fleetKey {
 	switch sort {
 	case FleetSortLastSeen:
-		return fleetKey{r.LastSeen.UnixNano(), r.Site}
+		return fleetKey{r.LastSeen.UnixNano(), site}
 	case FleetSortRefused:
-		return fleetKey{-r.Refused, r.Site}
+		return fleetKey{-r.Refused, site}
 	case FleetSortPending:
-		return fleetKey{-int64(pending), r.Site}
+		return fleetKey{-int64(pending), site}
 	}
-	return fleetKey{0, r.Site}
+	return fleetKey{0, site}
 }
 
 // parseSort splits a sort into its name and direction.
@@ -434,29 +435,28 @@ func (f *Fleet) List(q FleetQuery) (FleetPage, error) {
 		return a.compare(b)
 	}
 
-	// The matching devices' keys, taken under the lock; sorted without it.
+	// The matching devices' keys, taken under the lock; the page's part
+	// of them sorted without it (sortRange: not the whole list).
 	f.mu.Lock()
 	keys := make([]fleetKey, 0, len(f.devices))
 	for site, e := range f.devices {
 		if filter != "" && !strings.Contains(e.lower, filter) {
 			continue
 		}
-		keys = append(keys, keyOf(name, &e.rec, f.pending[site]))
+		pending := 0
+		if name == FleetSortPending {
+			pending = f.pending[site]
+		}
+		keys = append(keys, keyOf(name, site, &e.rec, pending))
 	}
 	page := FleetPage{Known: len(f.devices), Restored: f.restored, SavedAt: f.savedAt}
 	f.mu.Unlock()
-	slices.SortFunc(keys, compare)
 
 	page.Total, page.Sort, page.Limit, page.Page = len(keys), sortName, q.Limit, q.Page
 	start := 0
 	switch {
-	case after != nil:
-		start, _ = slices.BinarySearchFunc(keys, *after, func(k, a fleetKey) int {
-			if compare(k, a) <= 0 {
-				return -1
-			}
-			return 1
-		})
+	case after != nil: // the keys after the cursor's
+		keys = slices.DeleteFunc(keys, func(k fleetKey) bool { return compare(k, *after) <= 0 })
 	case q.Page > 0:
 		// Past the end (however far: the product could overflow) is an
 		// empty page.
@@ -466,6 +466,7 @@ func (f *Fleet) List(q FleetQuery) (FleetPage, error) {
 		}
 	}
 	end := min(start+q.Limit, len(keys))
+	sortRange(keys, start, end, compare)
 	if end < len(keys) && end > start {
 		page.Next = encodeCursor(sortName, keys[end-1])
 	}

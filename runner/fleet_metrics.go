@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,7 @@ func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	stale := make([]float64, len(fleetStaleAges))
-	buckets := make(map[float64]uint64, len(fleetAgeBuckets))
+	counts := make([]uint64, len(fleetAgeBuckets)) // by the smallest bucket holding the age
 	var sum float64
 	connected := 0
 	if c.connected != nil {
@@ -92,13 +93,17 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		secs := max(age.Seconds(), 0)
 		sum += secs
-		for _, b := range fleetAgeBuckets {
-			if secs <= b {
-				buckets[b]++
-			}
+		if i, _ := slices.BinarySearch(fleetAgeBuckets, secs); i < len(counts) {
+			counts[i]++
 		}
 	}
 	c.f.mu.Unlock()
+	buckets := make(map[float64]uint64, len(fleetAgeBuckets)) // cumulative
+	var below uint64
+	for i, b := range fleetAgeBuckets {
+		below += counts[i]
+		buckets[b] = below
+	}
 	ch <- prometheus.MustNewConstMetric(c.devices, prometheus.GaugeValue, float64(n))
 	for i, s := range fleetStaleAges {
 		ch <- prometheus.MustNewConstMetric(c.stale, prometheus.GaugeValue, stale[i], s.label)

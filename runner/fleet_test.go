@@ -360,6 +360,15 @@ func TestFleetMetrics(t *testing.T) {
 		"iotod_fleet_saves_total{result=ok}":     0,
 		"iotod_fleet_saves_total{result=failed}": 0,
 	}, got)
+	buckets := map[float64]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "iotod_fleet_last_seen_age_seconds" {
+			for _, b := range mf.GetMetric()[0].GetHistogram().GetBucket() {
+				buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+			}
+		}
+	}
+	assert.Equal(t, map[float64]uint64{60: 1, 300: 1, 900: 1, 3600: 2, 21600: 3, 86400: 3, 604800: 4}, buckets, "cumulative")
 }
 
 // TestFleetInRunner: a cloud worker's runner records its device: the

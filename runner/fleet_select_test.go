@@ -1,0 +1,77 @@
+package runner
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSortRange: keys[lo:hi] are what a full sort puts there, in order,
+// and the rest is partitioned around them, for every range of small
+// inputs in several orders and random ranges of larger ones.
+func TestSortRange(t *testing.T) {
+	check := func(in []int, lo, hi int) {
+		t.Helper()
+		want := slices.Sorted(slices.Values(in))
+		got := slices.Clone(in)
+		sortRange(got, lo, hi, cmp.Compare[int])
+		lo, hi = max(lo, 0), min(hi, len(in))
+		if lo >= hi {
+			return
+		}
+		require.Equal(t, want[lo:hi], got[lo:hi], "n %d, range %d:%d", len(in), lo, hi)
+		for _, x := range got[:lo] {
+			require.Less(t, x, got[lo])
+		}
+		for _, x := range got[hi:] {
+			require.Greater(t, x, got[hi-1])
+		}
+		require.ElementsMatch(t, in, got)
+	}
+	for n := range 40 {
+		orders := [][]int{rand.Perm(n), make([]int, n), make([]int, n)}
+		for i := range n {
+			orders[1][i], orders[2][i] = i, n-i
+		}
+		for _, in := range orders {
+			for lo := range n + 1 {
+				for hi := lo; hi <= n+1; hi++ {
+					check(in, lo, hi)
+				}
+			}
+		}
+	}
+	for range 200 {
+		n := 1 + rand.IntN(5000)
+		lo := rand.IntN(n)
+		check(rand.Perm(n), lo, lo+rand.IntN(1200))
+	}
+}
+
+// BenchmarkFleetList lists pages of an index of 10,000 devices (P11;
+// iotod bench api measures them over HTTP):
+//
+//	go test ./runner -run '^$' -bench FleetList
+func BenchmarkFleetList(b *testing.B) {
+	f := newFleet(nil, "cloud", nil)
+	fillFleet(b, f, 10_000, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	for _, q := range []FleetQuery{
+		{Limit: DefaultFleetLimit},
+		{Limit: DefaultFleetLimit, Page: 100},
+		{Limit: DefaultFleetLimit, Sort: "refused", Filter: "07", Page: 2},
+		{Limit: MaxFleetLimit, Sort: "-last_seen"},
+	} {
+		b.Run(fmt.Sprintf("%s-%s-page%d-limit%d", q.Sort, q.Filter, q.Page, q.Limit), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := f.List(q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
