@@ -122,7 +122,7 @@ func (r *Runner) buildSender(ctx context.Context, u *unit) error {
 	u.sender = snd
 	if spec.FanOut {
 		snd.fleet = r.fleet // the devices' acks and what waits for them
-		u.responder = &responder{name: p.Name, t: t, db: src.db, schema: r.plan.Schema,
+		u.responder = &responder{name: p.Name, t: t, db: src.db, schema: r.schema,
 			owner: ownerAttr(p), log: r.log.With("pipeline", p.Name), m: r.m, limit: 500, fleet: r.fleet}
 	}
 	return nil
@@ -178,7 +178,7 @@ func (r *Runner) buildReceiver(ctx context.Context, u *unit) error {
 
 func (r *Runner) makeStage(ctx context.Context, u *unit, sp ComponentPlan, side string) (any, error) {
 	p := u.plan
-	c, err := sp.Factory.Create(ctx, r.unitSettings(u, pipeline.KindStage, sp.ID, r.plan.Site), sp.Config)
+	c, err := sp.Factory.Create(ctx, r.unitSettings(u, pipeline.KindStage, sp.ID, r.site), sp.Config)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", sp.ID, err)
 	}

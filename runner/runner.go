@@ -22,6 +22,7 @@ import (
 	"github.com/iotod/iotod/broker"
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/schema"
 )
 
 // Options tune a Runner.
@@ -40,11 +41,17 @@ type Options struct {
 // keeps retrying in the background). Shutdown drains and closes in the
 // reverse order, within its context's deadline plus a short grace.
 type Runner struct {
+	// plan is what runs: Open and Reload (under mu) read and change it.
 	plan Plan
-	log  *slog.Logger
-	reg  *prometheus.Registry
-	m    *metrics
-	dl   *DeadLetters
+	// site, schema and dir are the plan's, which no reload changes: the
+	// pipelines read them.
+	site   string
+	schema *schema.Schema
+	dir    string
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	m      *metrics
+	dl     *DeadLetters
 
 	broker     *broker.Broker
 	stores     map[string]*openStore
@@ -114,7 +121,7 @@ func New(plan Plan, opts Options) (*Runner, error) {
 	if err := registerDeadLetterMetrics(reg, dl); err != nil {
 		return nil, err
 	}
-	return &Runner{plan: plan, log: log, reg: reg, m: m, dl: dl,
+	return &Runner{plan: plan, site: plan.Site, schema: plan.Schema, dir: plan.Dir, log: log, reg: reg, m: m, dl: dl,
 		stores: map[string]*openStore{}, transports: map[string]*openTransport{}}, nil
 }
 
@@ -198,14 +205,15 @@ func (r *Runner) Start(ctx context.Context) error {
 		defer scancel()
 		return errors.Join(err, r.Shutdown(sctx))
 	}
-	for _, p := range r.plan.Pipelines {
+	for _, u := range r.unitList() {
+		p := u.plan
 		r.log.Info("pipeline started", "pipeline", p.Name, "from", p.From.String(), "to", p.To.String(), "direction", p.Direction)
 	}
 	return nil
 }
 
 func (r *Runner) settings(kind pipeline.Kind, id pipeline.ID, site string) pipeline.Settings {
-	return pipeline.Settings{ID: id, Kind: kind, Site: site, Schema: r.plan.Schema, Dir: r.plan.Dir,
+	return pipeline.Settings{ID: id, Kind: kind, Site: site, Schema: r.schema, Dir: r.dir,
 		Logger: r.log.With("component", string(kind)+"/"+id.String()), Metrics: r.reg,
 		Transport: r.transport}
 }
@@ -232,7 +240,7 @@ func (r *Runner) transport(name string) (pipeline.Transport, bool) {
 // tracked.
 func (r *Runner) createTransport(ctx context.Context, name string, tp ComponentPlan) (*openTransport, error) {
 	reg := newTrackedRegisterer(r.reg)
-	set := r.settings(pipeline.KindTransport, pipeline.ID{Type: tp.Factory.Type(), Name: name}, r.plan.Site)
+	set := r.settings(pipeline.KindTransport, pipeline.ID{Type: tp.Factory.Type(), Name: name}, r.site)
 	set.Metrics = reg
 	c, err := tp.Factory.Create(ctx, set, tp.Config)
 	if err != nil {
@@ -485,7 +493,7 @@ func syncResult(err error) string {
 
 // Status reports every pipeline.
 func (r *Runner) Status() Status {
-	st := Status{Site: r.plan.Site}
+	st := Status{Site: r.site}
 	for _, u := range r.unitList() {
 		if s := u.sender; s != nil {
 			st.Pipelines = append(st.Pipelines, s.snapshot())
