@@ -109,12 +109,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNoPipelines())
 		return
 	}
-	// A sync may outlast the server's read and write timeouts: extend them
-	// for this request (a recorder in tests does not support it).
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(timeout + 10*time.Second)
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
+	extendDeadlines(w, timeout)
 
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()

@@ -46,10 +46,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errStatus(http.StatusNotFound, CodeNotFound, "reload: this server has no configuration to reload"))
 		return
 	}
-	rc := http.NewResponseController(w)
-	deadline := time.Now().Add(reloadTimeout + 10*time.Second)
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
+	extendDeadlines(w, reloadTimeout)
 	ctx, cancel := context.WithTimeout(r.Context(), reloadTimeout)
 	defer cancel()
 	got, err := s.reloader(ctx)

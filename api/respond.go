@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
@@ -133,4 +134,14 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, empty
 		return fmt.Errorf("%w: %s is not valid JSON: data after the JSON value at %s", pipeline.ErrInvalid, what, JSONPosition(body, end))
 	}
 	return nil
+}
+
+// extendDeadlines lets a request that waits up to d (a sync, a reload)
+// outlast the server's read and write timeouts, with 10 s to answer (a
+// recorder in tests does not support it).
+func extendDeadlines(w http.ResponseWriter, d time.Duration) {
+	rc := http.NewResponseController(w)
+	deadline := time.Now().Add(d + 10*time.Second)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
 }
