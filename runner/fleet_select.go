@@ -1,20 +1,32 @@
 package runner
 
-import "slices"
+import (
+	"math/bits"
+	"slices"
+)
 
 // sortRange puts in keys[lo:hi] what sorting keys by cmp would put there,
 // in order, and leaves the rest only partitioned around it (what comes
 // before lo before it, what comes after hi after it). A page of a
 // listing needs its own devices in order, not all of them: for a page of
 // 100 among 10,000 devices this takes about 2n comparisons where a full
-// sort takes n log n (13n). keys must be distinct under cmp.
+// sort takes n log n (13n). keys must be distinct under cmp. Like an
+// introsort it bounds its partitions (2 log2 n): past them, keys chosen to
+// defeat the median of three (devices name themselves) get a full sort,
+// not n squared comparisons.
 func sortRange[T any](keys []T, lo, hi int, cmp func(a, b T) int) {
+	budget := 2 * bits.Len(uint(len(keys)))
+	sortRangeWithin(keys, lo, hi, cmp, &budget)
+}
+
+func sortRangeWithin[T any](keys []T, lo, hi int, cmp func(a, b T) int, budget *int) {
 	lo, hi = max(lo, 0), min(hi, len(keys))
 	for lo < hi {
-		if len(keys) <= 24 || (lo == 0 && hi == len(keys)) {
+		if len(keys) <= 24 || (lo == 0 && hi == len(keys)) || *budget <= 0 {
 			slices.SortFunc(keys, cmp)
 			return
 		}
+		*budget--
 		p := partitionKeys(keys, cmp)
 		switch {
 		case hi <= p: // the range is left of the pivot
@@ -22,7 +34,7 @@ func sortRange[T any](keys []T, lo, hi int, cmp func(a, b T) int) {
 		case lo > p: // right of it
 			keys, lo, hi = keys[p+1:], lo-p-1, hi-p-1
 		default: // across it: each side's part
-			sortRange(keys[:p], lo, p, cmp)
+			sortRangeWithin(keys[:p], lo, p, cmp, budget)
 			keys, lo, hi = keys[p+1:], 0, hi-p-1
 		}
 	}

@@ -75,3 +75,53 @@ func BenchmarkFleetList(b *testing.B) {
 		})
 	}
 }
+
+// adversary is McIlroy's "killer adversary for quicksort": a comparison
+// that decides the keys' order as it is asked, so that every partition
+// splits off as little as it can. Devices name themselves, so a listing's
+// order is theirs to choose.
+type adversary struct {
+	val                   []int
+	gas, solid, candidate int
+	compares              int
+}
+
+func newAdversary(n int) *adversary {
+	a := &adversary{val: make([]int, n), gas: n, candidate: -1}
+	for i := range a.val {
+		a.val[i] = a.gas
+	}
+	return a
+}
+
+func (a *adversary) cmp(x, y int) int {
+	a.compares++
+	if a.val[x] == a.gas && a.val[y] == a.gas {
+		if x == a.candidate {
+			a.val[x], a.solid = a.solid, a.solid+1
+		} else {
+			a.val[y], a.solid = a.solid, a.solid+1
+		}
+	}
+	switch {
+	case a.val[x] == a.gas:
+		a.candidate = x
+	case a.val[y] == a.gas:
+		a.candidate = y
+	}
+	return cmp.Compare(a.val[x], a.val[y])
+}
+
+// TestSortRangeAgainstAnAdversary: keys ordered to defeat the median of
+// three cost a bounded number of comparisons (an introsort's budget of
+// partitions, then a full sort), not n squared.
+func TestSortRangeAgainstAnAdversary(t *testing.T) {
+	const n = 5000
+	a := newAdversary(n)
+	keys := make([]int, n)
+	for i := range keys {
+		keys[i] = i
+	}
+	sortRange(keys, n/2-50, n/2+50, a.cmp)
+	require.Less(t, a.compares, 40*n, "comparisons for a page of 100 among %d adversarial keys", n)
+}
