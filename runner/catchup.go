@@ -48,6 +48,11 @@ func (c *catchUp) start(ctx context.Context) {
 	c.done = make(chan struct{})
 	go func() {
 		defer close(c.done)
+		counter, counts := c.t.(ConnectionCounter)
+		var changes uint64
+		if counts {
+			changes = counter.ConnectionChanges()
+		}
 		c.request(ctx)
 		conn, watch := c.t.(Connector)
 		up := !watch || conn.Connected()
@@ -61,8 +66,14 @@ func (c *catchUp) start(ctx context.Context) {
 			}
 			if watch {
 				now := conn.Connected()
-				if now && !up {
-					c.request(ctx) // reconnected
+				// Reconnected: seen down at the last look, or gone and back
+				// in between (a broker restarted within the second).
+				again := counts && counter.ConnectionChanges() != changes
+				if now && (!up || again) {
+					if counts {
+						changes = counter.ConnectionChanges()
+					}
+					c.request(ctx)
 				}
 				up = now
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +172,39 @@ func TestLongCatchUpIsPacedByTheDevicesAcks(t *testing.T) {
 	cursor, err := dev.DB("local").GetMeta(ctx, cursorMeta)
 	require.NoError(t, err)
 	require.NotEmpty(t, cursor, "the cursor moved")
+}
+
+// flappy is a transport whose connection went and came back between two
+// looks at Connected (it counts the changes, as mqtt does).
+type flappy struct {
+	pipeline.Transport
+	changes atomic.Uint64
+	asked   atomic.Int32
+}
+
+func (f *flappy) Connected() bool           { return true }
+func (f *flappy) ConnectionChanges() uint64 { return f.changes.Load() }
+
+func (f *flappy) Publish(ctx context.Context, ch pipeline.Channel, site string, msg *message.Message) error {
+	if ch == pipeline.ChanSync {
+		f.asked.Add(1)
+	}
+	return f.Transport.Publish(ctx, ch, site, msg)
+}
+
+// A device asks for a catch-up again when its connection went and came
+// back within a second, though it never saw it down: a broker restarted
+// that fast lost what it queued for the device.
+func TestCatchUpAsksAgainAfterAQuickReconnect(t *testing.T) {
+	r := start(t, allInOne(t))
+	f := &flappy{Transport: r.transports["bus"].t}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := newCatchUp("apply", "dev1", f, r.DB("local"), slog.New(slog.DiscardHandler))
+	c.start(ctx)
+	t.Cleanup(func() { cancel(); <-c.done })
+	require.Eventually(t, func() bool { return f.asked.Load() == 1 }, 5*time.Second, 10*time.Millisecond, "asked at start")
+	time.Sleep(1500 * time.Millisecond)
+	require.Equal(t, int32(1), f.asked.Load(), "not again while the connection stays")
+	f.changes.Add(2) // down and up again between two looks
+	require.Eventually(t, func() bool { return f.asked.Load() == 2 }, 5*time.Second, 10*time.Millisecond, "asked after the reconnect")
 }

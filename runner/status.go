@@ -48,6 +48,13 @@ type Connector interface {
 	Connected() bool
 }
 
+// ConnectionCounter is implemented by transports that count their
+// connection's ups and downs (mqtt): a count that changed says the
+// connection went and came back, also between two looks at Connected.
+type ConnectionCounter interface {
+	ConnectionChanges() uint64
+}
+
 func (s *sender) setState(state string) {
 	s.mu.Lock()
 	s.status.State = state

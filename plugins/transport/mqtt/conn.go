@@ -31,6 +31,15 @@ func (t *Transport) Connected() bool {
 	return t.isReady
 }
 
+// ConnectionChanges counts the connection's ups and downs: one who reads
+// a different count knows the connection went and came back, however
+// quickly (runner.ConnectionCounter; a device's catch-up asks again then).
+func (t *Transport) ConnectionChanges() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gen
+}
+
 // onConnectionUp restores the subscriptions (the broker may have lost the
 // session), then lets publishers through: what a transport publishes
 // after a reconnect finds its own subscriptions in place.

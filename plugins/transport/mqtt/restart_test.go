@@ -118,6 +118,7 @@ func testBrokerRestart(t *testing.T, url string, stop, start func()) {
 	in := subscribe(t, tr, pipeline.ChanUp, "pump-7")
 	publish(t, tr, pipeline.ChanUp, "pump-7", message.NewMessage("before", nil))
 	recv(t, in, 5*time.Second).Ack()
+	changes := tr.ConnectionChanges()
 
 	stop()
 	waitFor(t, 10*time.Second, "the transport to see the broker gone", func() bool { return !tr.Connected() })
@@ -137,6 +138,9 @@ func testBrokerRestart(t *testing.T, url string, stop, start func()) {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("publish after the broker came back: %v", err)
+		}
+		if got := tr.ConnectionChanges(); got < changes+2 {
+			t.Errorf("connection changes %d, then %d across the restart: want a down and an up counted", changes, got)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("publish still waiting 30s after the broker came back")
