@@ -31,7 +31,7 @@ func TestSortRange(t *testing.T) {
 		for _, x := range got[hi:] {
 			require.Greater(t, x, got[hi-1])
 		}
-		require.ElementsMatch(t, in, got)
+		require.Equal(t, want, slices.Sorted(slices.Values(got)), "the same keys")
 	}
 	for n := range 40 {
 		orders := [][]int{rand.Perm(n), make([]int, n), make([]int, n)}
