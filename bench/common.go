@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/iotod/iotod/pipeline"
@@ -23,8 +24,17 @@ func runList(xs []float64, format string) string {
 }
 
 // deviceChanges makes n device changes as a device sends them: creates of
-// ~200-byte items, read back from a device store's outbox.
+// ~200-byte items, read back from a device store's outbox in dir (""; a
+// temporary folder, removed afterwards).
 func deviceChanges(ctx context.Context, dir string, n int) ([]pipeline.Change, error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "iotod-bench-device-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
 	if err := queueChanges(ctx, dir, n); err != nil {
 		return nil, err
 	}

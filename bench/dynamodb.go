@@ -87,14 +87,7 @@ func RunDynamoDB(ctx context.Context, o DynamoDBOptions) error {
 	if err != nil {
 		return err
 	}
-	dir := o.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "iotod-bench-dynamodb-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	}
-	changes, err := deviceChanges(ctx, dir, o.Changes)
+	changes, err := deviceChanges(ctx, o.Dir, o.Changes)
 	if err != nil {
 		return fmt.Errorf("making the device changes: %w", err)
 	}

@@ -137,14 +137,7 @@ func RunPostgres(ctx context.Context, o PostgresOptions) error {
 	if err != nil {
 		return err
 	}
-	dir := o.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "iotod-bench-postgres-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	}
-	changes, err := deviceChanges(ctx, dir, o.Changes)
+	changes, err := deviceChanges(ctx, o.Dir, o.Changes)
 	if err != nil {
 		return fmt.Errorf("making the device changes: %w", err)
 	}

@@ -74,18 +74,8 @@ func newBenchDBCmd() *cobra.Command {
 		Short: "P1 durable writes, P2 async writes and P9 reads (gets and finds at each size and number of readers), each beside raw badger",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := benchDir(&o.Dir, keep)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
 			o.Out = cmd.OutOrStdout()
-			stopProfile, err := startCPUProfile(cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stopProfile()
-			return bench.RunDB(cmd.Context(), o)
+			return runBench(&o.Dir, keep, cpuProfile, func() error { return bench.RunDB(cmd.Context(), o) })
 		},
 	}
 	f := cmd.Flags()
@@ -112,12 +102,7 @@ func newBenchReplicateCmd() *cobra.Command {
 		Use:   "replicate",
 		Short: "P3 sustained replication, P4 latency and P5 catch-up over MQTT (embedded broker, device and cloud runners), each beside raw paho publishes",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := benchDir(&o.Dir, keep)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			o.Out, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if o.DeviceMemory, err = parseSize("--device-memory", memory); err != nil {
 				return err
@@ -132,12 +117,7 @@ func newBenchReplicateCmd() *cobra.Command {
 				}
 				o.DeviceCommand = []string{exe, "bench", "replicate", "device"}
 			}
-			stopProfile, err := startCPUProfile(cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stopProfile()
-			return bench.RunReplicate(cmd.Context(), o)
+			return runBench(&o.Dir, keep, cpuProfile, func() error { return bench.RunReplicate(cmd.Context(), o) })
 		},
 	}
 	f := cmd.Flags()
@@ -168,17 +148,26 @@ func newBenchReplicateCmd() *cobra.Command {
 	return cmd
 }
 
-func benchDir(dir *string, keep bool) (cleanup func(), err error) {
+// runBench runs run in the bench folder *dir (a new temporary folder when
+// it is empty, removed afterwards unless keep), writing a CPU profile of it
+// to cpuProfile when that is set.
+func runBench(dir *string, keep bool, cpuProfile string, run func() error) error {
 	if *dir == "" {
-		if *dir, err = os.MkdirTemp("", "iotod-bench-"); err != nil {
-			return nil, err
+		d, err := os.MkdirTemp("", "iotod-bench-")
+		if err != nil {
+			return err
 		}
+		*dir = d
 	}
-	if keep {
-		return func() {}, nil
+	if !keep {
+		defer os.RemoveAll(*dir)
 	}
-	d := *dir
-	return func() { _ = os.RemoveAll(d) }, nil
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	return run()
 }
 
 func newBenchTriggersCmd() *cobra.Command {

@@ -25,18 +25,8 @@ times over loopback HTTP, interleaved with /v1/status, the baseline. Prints p50,
 and max per endpoint and the verdict against P11's bar (every answer <= 50 ms).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cleanup, err := benchDir(&o.Dir, keep)
-			if err != nil {
-				return err
-			}
-			defer cleanup()
 			o.Out = cmd.OutOrStdout()
-			stopProfile, err := startCPUProfile(cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stopProfile()
-			return bench.RunAPI(cmd.Context(), o)
+			return runBench(&o.Dir, keep, cpuProfile, func() error { return bench.RunAPI(cmd.Context(), o) })
 		},
 	}
 	f := cmd.Flags()

@@ -43,6 +43,3 @@ source's outbox. Meant for DynamoDB Local (static made-up credentials; DynamoDB 
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
-
-// benchDir makes *dir a new temporary folder when it is empty, and returns
-// what removes it afterwards (nothing when keep is set).
