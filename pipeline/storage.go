@@ -245,3 +245,18 @@ type ChangeFinder interface {
 type UpdateSizer interface {
 	MaxUpdateBytes() int64
 }
+
+// PrefixEnd is the least byte string greater than every string that
+// starts with p, or nil when there is none (p empty or all 0xff): the
+// upper bound of a prefix scan (HashPrefix, SortBegins) over keys
+// compared as bytes, as every store sorts them.
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -116,16 +116,3 @@ func readKey(b []byte) (pipeline.Key, []byte, error) {
 	}
 	return pipeline.Key{PK: pk, SK: sk}, rest, nil
 }
-
-// prefixEnd returns the smallest key greater than every key starting with p,
-// or nil when there is none.
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xFF {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
-}

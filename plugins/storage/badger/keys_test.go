@@ -71,15 +71,3 @@ func TestReadStringRejectsMalformed(t *testing.T) {
 		}
 	}
 }
-
-func TestPrefixEnd(t *testing.T) {
-	for _, tc := range []struct{ in, want []byte }{
-		{[]byte("ab"), []byte("ac")},
-		{[]byte{'a', 0xFF, 0xFF}, []byte("b")},
-		{[]byte{0xFF}, nil},
-	} {
-		if got := prefixEnd(tc.in); !bytes.Equal(got, tc.want) {
-			t.Errorf("prefixEnd(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}

@@ -32,7 +32,7 @@ func planScan(q pipeline.Query) (scanPlan, error) {
 	}
 	if q.HashPrefix {
 		p.prefix = appendEscaped(clone(p.space), q.Hash)
-		p.lo, p.hi = p.prefix, prefixEnd(p.prefix)
+		p.lo, p.hi = p.prefix, pipeline.PrefixEnd(p.prefix)
 	} else {
 		p.prefix = appendString(clone(p.space), q.Hash)
 		p.lo, p.hi = sortRange(p.prefix, q.Sort)
@@ -57,23 +57,23 @@ func planScan(q pipeline.Query) (scanPlan, error) {
 // whose sort key meets c. Keys there are base enc(sort) [enc(pk) enc(sk)].
 func sortRange(base []byte, c pipeline.SortCond) (lo, hi []byte) {
 	at := func(i int) []byte { return appendString(clone(base), c.Values[i]) }
-	all := prefixEnd(base)
+	all := pipeline.PrefixEnd(base)
 	switch c.Op {
 	case pipeline.SortBegins:
 		p := appendEscaped(clone(base), c.Values[0])
-		return p, prefixEnd(p)
+		return p, pipeline.PrefixEnd(p)
 	case pipeline.SortEQ:
-		return at(0), prefixEnd(at(0))
+		return at(0), pipeline.PrefixEnd(at(0))
 	case pipeline.SortGE:
 		return at(0), all
 	case pipeline.SortGT:
-		return prefixEnd(at(0)), all
+		return pipeline.PrefixEnd(at(0)), all
 	case pipeline.SortLT:
 		return base, at(0)
 	case pipeline.SortLE:
-		return base, prefixEnd(at(0))
+		return base, pipeline.PrefixEnd(at(0))
 	case pipeline.SortBetween:
-		return at(0), prefixEnd(at(1))
+		return at(0), pipeline.PrefixEnd(at(1))
 	default:
 		return base, all
 	}

@@ -16,37 +16,9 @@ import (
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/internal/dynamotest"
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/plugintest"
 	"github.com/iotod/iotod/schema"
 )
-
-// catchUpSchema has a model owned by a device (Command, both ways), a down
-// model for every device (Notice) and an up model (Reading).
-const catchUpSchema = `{
-  format: 'onetable:1.1.0', version: '0.0.1',
-  indexes: { primary: {hash: 'pk', sort: 'sk'} },
-  params: {isoDates: true, timestamps: true},
-  models: {
-    Command: {
-      pk: {type: 'string', value: 'command#${deviceId}'},
-      sk: {type: 'string', value: 'command#${id}'},
-      deviceId: {type: 'string', required: true},
-      id: {type: 'string', required: true},
-      n: {type: 'number'},
-    },
-    Notice: {
-      pk: {type: 'string', value: 'notice'},
-      sk: {type: 'string', value: 'notice#${id}'},
-      id: {type: 'string', required: true},
-    },
-    Reading: {
-      pk: {type: 'string', value: 'device#${deviceId}'},
-      sk: {type: 'string', value: 'reading#${id}'},
-      deviceId: {type: 'string', required: true},
-      id: {type: 'string', required: true},
-    },
-  },
-  process: { Command: {sync: 'both'}, Notice: {sync: 'down'}, Reading: {sync: 'up'} },
-}`
 
 // readCounting counts the table reads of a catch-up.
 type readCounting struct {
@@ -72,12 +44,12 @@ func (c *readCounting) Query(ctx context.Context, in *dynamodb.QueryInput, opts 
 	return out, err
 }
 
-// openCatchUpCloud opens a cloud database of catchUpSchema over a fresh
+// openCatchUpCloud opens a cloud database of plugintest.CatchUpSchema over a fresh
 // table (with or without the catch-up indexes), counting its reads.
 func openCatchUpCloud(t *testing.T, indexes bool) (*db.DB, *readCounting, string) {
 	t.Helper()
 	ctx := context.Background()
-	sch := parseSchema(t, catchUpSchema)
+	sch := parseSchema(t, plugintest.CatchUpSchema)
 	cfg := testConfig(t)
 	cfg.CatchUpIndexes = indexes
 	cfg.Stream = true // the outbox of a cloud on DynamoDB: removes need it

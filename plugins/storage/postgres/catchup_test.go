@@ -12,6 +12,7 @@ import (
 
 	"github.com/iotod/iotod/db"
 	"github.com/iotod/iotod/pipeline"
+	"github.com/iotod/iotod/pipeline/plugintest"
 	"github.com/iotod/iotod/schema"
 )
 
@@ -115,35 +116,6 @@ func TestFindChanges(t *testing.T) {
 	}
 }
 
-// catchUpSchema has a model owned by a device (Command, both ways), a down
-// model for every device (Notice) and an up model (Reading).
-const catchUpSchema = `{
-  format: 'onetable:1.1.0', version: '0.0.1',
-  indexes: { primary: {hash: 'pk', sort: 'sk'} },
-  params: {isoDates: true, timestamps: true},
-  models: {
-    Command: {
-      pk: {type: 'string', value: 'command#${deviceId}'},
-      sk: {type: 'string', value: 'command#${id}'},
-      deviceId: {type: 'string', required: true},
-      id: {type: 'string', required: true},
-      n: {type: 'number'},
-    },
-    Notice: {
-      pk: {type: 'string', value: 'notice'},
-      sk: {type: 'string', value: 'notice#${id}'},
-      id: {type: 'string', required: true},
-    },
-    Reading: {
-      pk: {type: 'string', value: 'device#${deviceId}'},
-      sk: {type: 'string', value: 'reading#${id}'},
-      deviceId: {type: 'string', required: true},
-      id: {type: 'string', required: true},
-    },
-  },
-  process: { Command: {sync: 'both'}, Notice: {sync: 'down'}, Reading: {sync: 'up'} },
-}`
-
 // counting counts how a catch-up reads the store.
 type counting struct {
 	*Store
@@ -165,7 +137,7 @@ func (c *counting) FindChanges(ctx context.Context, q pipeline.ChangeQuery, fn f
 // its cursor, every notice, the removes of its own commands.
 func TestCatchUpThroughTheDatabase(t *testing.T) {
 	ctx := context.Background()
-	sch, err := schema.ParseBytes([]byte(catchUpSchema), "json5", "catch-up schema")
+	sch, err := schema.ParseBytes([]byte(plugintest.CatchUpSchema), "json5", "catch-up schema")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func (t *readTx) scanPage(ctx context.Context, q pipeline.Query, after *pipeline
 	// The hash key: equal, or a prefix as a range.
 	if q.HashPrefix {
 		sb.WriteString(hashCol + " >= " + arg([]byte(q.Hash)))
-		if end := prefixEnd([]byte(q.Hash)); end != nil {
+		if end := pipeline.PrefixEnd([]byte(q.Hash)); end != nil {
 			sb.WriteString(" AND " + hashCol + " < " + arg(end))
 		}
 	} else {
@@ -141,7 +141,7 @@ func sortCondition(sb *strings.Builder, col string, c pipeline.SortCond, arg fun
 	switch c.Op {
 	case pipeline.SortBegins:
 		sb.WriteString(" AND " + col + " >= " + arg(v(0)))
-		if end := prefixEnd(v(0)); end != nil {
+		if end := pipeline.PrefixEnd(v(0)); end != nil {
 			sb.WriteString(" AND " + col + " < " + arg(end))
 		}
 	case pipeline.SortBetween:
@@ -149,17 +149,4 @@ func sortCondition(sb *strings.Builder, col string, c pipeline.SortCond, arg fun
 	case pipeline.SortEQ, pipeline.SortLT, pipeline.SortLE, pipeline.SortGE, pipeline.SortGT:
 		sb.WriteString(" AND " + col + " " + string(c.Op) + " " + arg(v(0)))
 	}
-}
-
-// prefixEnd is the least byte string greater than every string that
-// starts with p, or nil when there is none (p empty or all 0xff).
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }

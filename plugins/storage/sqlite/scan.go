@@ -32,7 +32,7 @@ func (t *readTx) Scan(ctx context.Context, q pipeline.Query, fn func(*pipeline.R
 	if q.HashPrefix {
 		sb.WriteString(hashCol + " >= ?")
 		args = append(args, []byte(q.Hash))
-		if end := prefixEnd([]byte(q.Hash)); end != nil {
+		if end := pipeline.PrefixEnd([]byte(q.Hash)); end != nil {
 			sb.WriteString(" AND " + hashCol + " < ?")
 			args = append(args, end)
 		}
@@ -103,7 +103,7 @@ func sortCondition(sb *strings.Builder, col string, c pipeline.SortCond, args []
 	case pipeline.SortBegins:
 		sb.WriteString(" AND " + col + " >= ?")
 		args = append(args, v(0))
-		if end := prefixEnd(v(0)); end != nil {
+		if end := pipeline.PrefixEnd(v(0)); end != nil {
 			sb.WriteString(" AND " + col + " < ?")
 			args = append(args, end)
 		}
@@ -115,17 +115,4 @@ func sortCondition(sb *strings.Builder, col string, c pipeline.SortCond, args []
 		args = append(args, v(0))
 	}
 	return args
-}
-
-// prefixEnd is the least byte string greater than every string that
-// starts with p, or nil when there is none (p empty or all 0xff).
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
