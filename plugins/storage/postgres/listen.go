@@ -14,15 +14,8 @@ import (
 // unheard.
 func (s *Store) listenLoop(cc *pgx.ConnConfig) {
 	defer s.done.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	pause := time.Second
 	for {
 		start := time.Now()

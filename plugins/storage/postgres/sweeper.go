@@ -14,15 +14,8 @@ func (s *Store) sweepLoop() {
 	defer s.done.Done()
 	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.untilStop()
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	for {
 		select {
 		case <-s.stop:
