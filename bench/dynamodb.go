@@ -214,6 +214,27 @@ func parallel(ctx context.Context, n, c int, fn func(ctx context.Context, lo, hi
 	return time.Since(start), first
 }
 
+// applyAll applies changes to cloud as devices' changes arrive: by
+// appliers at once, each on its own share, in batches of batch; every
+// change must apply. It returns the time it took.
+func applyAll(ctx context.Context, cloud *db.DB, changes []pipeline.Change, appliers, batch int) (time.Duration, error) {
+	return parallel(ctx, len(changes), appliers, func(ctx context.Context, lo, hi int) error {
+		for i := lo; i < hi; i += batch {
+			part := changes[i:min(i+batch, hi)]
+			res, err := cloud.Apply(ctx, db.Source{}, part)
+			if err != nil {
+				return err
+			}
+			for k, r := range res {
+				if r.Err != nil || !r.Applied {
+					return fmt.Errorf("change %s not applied: %v", part[k].Key, r.Err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // pluginApply applies the changes through db.Apply on a fresh table,
 // o.Concurrency appliers each on its own share in batches of applyBatch.
 // Opening the table is not timed.
@@ -223,21 +244,7 @@ func pluginApply(ctx context.Context, sch *schema.Schema, table string, changes 
 		return 0, err
 	}
 	defer st.Close(ctx)
-	elapsed, err := parallel(ctx, len(changes), o.Concurrency, func(ctx context.Context, lo, hi int) error {
-		for i := lo; i < hi; i += applyBatch {
-			batch := changes[i:min(i+applyBatch, hi)]
-			res, err := cloud.Apply(ctx, db.Source{}, batch)
-			if err != nil {
-				return err
-			}
-			for k, r := range res {
-				if r.Err != nil || !r.Applied {
-					return fmt.Errorf("change %s not applied: %v", batch[k].Key, r.Err)
-				}
-			}
-		}
-		return nil
-	})
+	elapsed, err := applyAll(ctx, cloud, changes, o.Concurrency, applyBatch)
 	if err != nil {
 		return 0, err
 	}

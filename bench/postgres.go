@@ -272,21 +272,7 @@ func pgIotodApply(ctx context.Context, sch *schema.Schema, name string, changes 
 		return 0, 0, 0, err
 	}
 	defer cloud.Close(ctx)
-	elapsed, err := parallel(ctx, len(changes), o.Appliers, func(ctx context.Context, lo, hi int) error {
-		for i := lo; i < hi; i += o.Batch {
-			batch := changes[i:min(i+o.Batch, hi)]
-			res, err := cloud.Apply(ctx, db.Source{}, batch)
-			if err != nil {
-				return err
-			}
-			for k, r := range res {
-				if r.Err != nil || !r.Applied {
-					return fmt.Errorf("change %s not applied: %v", batch[k].Key, r.Err)
-				}
-			}
-		}
-		return nil
-	})
+	elapsed, err := applyAll(ctx, cloud, changes, o.Appliers, o.Batch)
 	if err != nil {
 		return 0, 0, 0, err
 	}
