@@ -105,11 +105,7 @@ func (r *Runner) buildSender(ctx context.Context, u *unit) error {
 	if err != nil {
 		return err
 	}
-	u.store = p.From.Name
 	if len(triggers) > 0 {
-		for _, nt := range triggers {
-			u.localTriggers = append(u.localTriggers, nt.name)
-		}
 		u.closers = append(u.closers, closeFunc(src.db.OnChange("", func(_ context.Context, ev db.Event) {
 			if !ev.Remote {
 				for _, nt := range triggers {
@@ -157,7 +153,6 @@ func (r *Runner) buildReceiver(ctx context.Context, u *unit) error {
 		return err
 	}
 	spec.Triggers = triggers
-	u.store = p.To.Name
 	router, err := newRouter(r.log, r.dl, r.m)
 	if err != nil {
 		return err

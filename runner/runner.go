@@ -81,9 +81,8 @@ type Runner struct {
 // openTransport is a transport the runner created, with the metrics it
 // registered (which go with it when a reload replaces it).
 type openTransport struct {
-	plan ComponentPlan
-	t    pipeline.Transport
-	reg  *trackedRegisterer
+	t   pipeline.Transport
+	reg *trackedRegisterer
 }
 
 type openStore struct {
@@ -255,7 +254,7 @@ func (r *Runner) createTransport(ctx context.Context, name string, tp ComponentP
 		reg.unregisterAll()
 		return nil, fmt.Errorf("transport/%s: type %s made a %T, not a pipeline.Transport", name, tp.Factory.Type(), c)
 	}
-	return &openTransport{plan: tp, t: t, reg: reg}, nil
+	return &openTransport{t: t, reg: reg}, nil
 }
 
 // closeTransport closes ot and unregisters its metrics.
@@ -327,7 +326,9 @@ func (r *Runner) setLocalTriggers() {
 	byStore := map[string][]string{}
 	for _, u := range r.unitList() {
 		if u.sender != nil {
-			byStore[u.store] = append(byStore[u.store], u.localTriggers...)
+			for _, q := range u.triggers {
+				byStore[u.plan.From.Name] = append(byStore[u.plan.From.Name], q.name)
+			}
 		}
 	}
 	for name, s := range r.stores {

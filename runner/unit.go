@@ -24,10 +24,6 @@ type unit struct {
 	receiver  *receiver
 	router    *message.Router
 	triggers  []*triggerQueue
-	// store is the pipeline's storage; localTriggers are the trigger
-	// queues its local writes are queued for (a sending pipeline's).
-	store         string
-	localTriggers []string
 	// closers are its stages, triggers and change hooks, closed last.
 	closers []interface{ Close(context.Context) error }
 	// reg registers the metrics of its stages and triggers, and forgets
